@@ -1,0 +1,1 @@
+"""The HTTP edge: parse requests, call the pipeline, render responses and errors."""

@@ -1,0 +1,91 @@
+"""Typed access to the app-scoped services, plus authentication and public URLs."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import ipaddress
+import re
+from dataclasses import dataclass
+from typing import Annotated, TypedDict
+
+from fastapi import Depends, Request
+
+from app.catalog import Catalog
+from app.config import GatewayConfig
+from app.domain import Caller
+from app.errors import AuthenticationFailed
+from app.pipeline import Pipeline
+from app.storage import Storage
+
+_HOST = re.compile(r"^[A-Za-z0-9.\-]+(:\d{1,5})?$|^\[[0-9A-Fa-f:.]+\](:\d{1,5})?$")
+
+
+@dataclass(frozen=True, slots=True)
+class Services:
+    config: GatewayConfig
+    catalog: Catalog
+    pipeline: Pipeline
+    storage: Storage
+    keys: tuple[bytes, ...]
+
+
+class State(TypedDict):
+    services: Services
+
+
+def get_services(request: Request) -> Services:
+    services: Services = request.state.services
+    return services
+
+
+ServicesDep = Annotated[Services, Depends(get_services)]
+
+
+def get_caller(request: Request, services: ServicesDep) -> Caller:
+    """Check ``Authorization: Bearer <key>`` against the gateway keys (open when there are none)."""
+    if not services.keys:
+        return Caller("open")
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise AuthenticationFailed(
+            "Missing API key: send 'Authorization: Bearer <key>' with a key of this gateway."
+        )
+    presented = token.strip().encode()
+    matched = [hmac.compare_digest(presented, key) for key in services.keys]
+    if not any(matched):
+        raise AuthenticationFailed("Incorrect API key provided.")
+    return Caller("key_" + hashlib.sha256(presented).hexdigest()[:16])
+
+
+CallerDep = Annotated[Caller, Depends(get_caller)]
+
+
+def public_base_url(request: Request, config: GatewayConfig) -> str:
+    """Where clients reach this gateway: configured, else the request's own scheme and host.
+
+    ``X-Forwarded-Proto`` / ``X-Forwarded-Host`` are honoured only from trusted proxies.
+    """
+    if config.storage.public_base_url is not None:
+        return config.storage.public_base_url
+    scheme = request.url.scheme
+    host = request.headers.get("host", "")
+    if _from_trusted_proxy(request, config):
+        forwarded_proto = request.headers.get("x-forwarded-proto", "").split(",")[0].strip()
+        forwarded_host = request.headers.get("x-forwarded-host", "").split(",")[0].strip()
+        scheme = forwarded_proto if forwarded_proto in ("http", "https") else scheme
+        host = forwarded_host or host
+    if not _HOST.match(host):
+        server = request.scope.get("server") or ("127.0.0.1", 8080)
+        host = f"{server[0]}:{server[1]}"
+    return f"{scheme}://{host}"
+
+
+def _from_trusted_proxy(request: Request, config: GatewayConfig) -> bool:
+    if request.client is None or not config.server.trusted_proxies:
+        return False
+    try:
+        address = ipaddress.ip_address(request.client.host)
+    except ValueError:
+        return False
+    return any(address in network for network in config.server.trusted_proxies)

@@ -1,0 +1,79 @@
+"""Outermost ASGI middleware: request ids, one access-log line, and the last-resort 500.
+
+Anything that escapes the app becomes an OpenAI-style 500 here, after being logged with its
+request id; no stack trace ever reaches a client.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+import uuid
+from contextvars import ContextVar
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from app.api.handlers import error_response
+from app.errors import GatewayError
+
+log = logging.getLogger("imagegate.access")
+request_id_var: ContextVar[str] = ContextVar("request_id", default="-")
+_CLIENT_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
+
+
+class RequestContext:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request_id = _request_id(scope)
+        token = request_id_var.set(request_id)
+        scope.setdefault("state", {})["request_id"] = request_id
+        started = time.perf_counter()
+        status = 0
+        carrier = "-"
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status, carrier
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                headers = list(message.get("headers", []))
+                headers.append((b"x-request-id", request_id.encode()))
+                for name, value in headers:
+                    if name == b"x-imagegate-carrier":
+                        carrier = value.decode("latin-1")
+                message["headers"] = headers
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        except Exception:
+            log.exception("unhandled error in request %s", request_id)
+            if status == 0:
+                status = 500
+                response = error_response(GatewayError("The gateway hit an internal error."))
+                await response(scope, receive, send_with_id)
+        finally:
+            elapsed = (time.perf_counter() - started) * 1000
+            log.info(
+                "%s %s %d %.1fms carrier=%s",
+                scope["method"],
+                scope["path"],
+                status,
+                elapsed,
+                carrier,
+            )
+            request_id_var.reset(token)
+
+
+def _request_id(scope: Scope) -> str:
+    for name, value in scope["headers"]:
+        if name == b"x-request-id":
+            candidate: str = value.decode("latin-1")
+            if _CLIENT_ID.match(candidate):
+                return candidate
+    return f"req_{uuid.uuid4().hex}"

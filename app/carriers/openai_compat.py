@@ -1,0 +1,139 @@
+"""Carrier ``openai``: any upstream that speaks the OpenAI Images API (OpenAI, resellers).
+
+It sends only the parameters the job carries (normalization already removed what the model
+does not accept), with the upstream model name, and reads ``data[].b64_json`` or
+``data[].url``. The API key goes into one header and nowhere else; any text taken from an
+upstream reply has the key masked out before it can reach a client or a log.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import httpx
+import orjson
+
+from app.carriers.base import (
+    CarrierFailure,
+    CarrierTools,
+    classify_exception,
+    classify_status,
+)
+from app.config import CarrierConfig
+from app.domain import CarrierResult, ImageJob, UpstreamImage
+
+log = logging.getLogger(__name__)
+_ECHOED = ("size", "quality", "background", "output_format")
+
+
+class OpenAICarrier:
+    def __init__(self, config: CarrierConfig, tools: CarrierTools) -> None:
+        assert config.base_url is not None  # guaranteed by config.cross_check
+        self.name = config.name
+        self._http = tools.http
+        self._base_url = config.base_url
+        self._secret = config.api_key.get_secret_value() if config.api_key else ""
+        self._headers = {**config.headers, "authorization": f"Bearer {self._secret}"}
+        self._timeout = httpx.Timeout(config.timeout, connect=config.connect_timeout)
+
+    async def run(self, job: ImageJob, upstream_model: str) -> CarrierResult:
+        params = job.upstream_params()
+        params["model"] = upstream_model
+        response = await self._send(
+            "/images/generations",
+            content=orjson.dumps(params),
+            headers={**self._headers, "content-type": "application/json"},
+        )
+        return self._parse(response)
+
+    async def _send(self, path: str, **kwargs: Any) -> httpx.Response:
+        try:
+            response = await self._http.post(self._base_url + path, timeout=self._timeout, **kwargs)
+        except httpx.HTTPError as exc:
+            kind = classify_exception(exc)
+            what = "did not answer in time" if kind == "timeout" else "could not be reached"
+            log.warning("carrier %s %s: %s", self.name, what, type(exc).__name__)
+            raise CarrierFailure(kind, f"carrier '{self.name}' {what}") from None
+        if response.status_code >= 400:
+            raise self._failure(response)
+        return response
+
+    def _failure(self, response: httpx.Response) -> CarrierFailure:
+        status = response.status_code
+        kind = classify_status(status)
+        error = self._error_body(response)
+        upstream_message = self._mask(str(error.get("message") or "")) or f"HTTP {status}"
+        log.warning("carrier %s answered %s: %s", self.name, status, upstream_message[:500])
+        if kind == "rejected":
+            message = upstream_message
+        elif kind == "carrier":
+            message = f"carrier '{self.name}' refused the gateway's request (HTTP {status})"
+        else:
+            message = f"carrier '{self.name}' failed (HTTP {status})"
+        return CarrierFailure(
+            kind,
+            message,
+            status=status,
+            retry_after=_retry_after(response.headers),
+            upstream_error={k: self._mask_any(error.get(k)) for k in ("type", "code", "param")},
+        )
+
+    def _error_body(self, response: httpx.Response) -> dict[str, Any]:
+        try:
+            body = orjson.loads(response.content)
+        except orjson.JSONDecodeError:
+            return {"message": response.text[:300]}
+        error = body.get("error") if isinstance(body, dict) else None
+        return error if isinstance(error, dict) else {}
+
+    def _parse(self, response: httpx.Response) -> CarrierResult:
+        try:
+            body = orjson.loads(response.content)
+            items = body["data"]
+            images = tuple(_image(item) for item in items)
+        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+            raise CarrierFailure(
+                "transient", f"carrier '{self.name}' sent an unreadable response"
+            ) from None
+        if not images:
+            raise CarrierFailure("transient", f"carrier '{self.name}' returned no images")
+        usage = body.get("usage")
+        echoed = {k: body.get(k) if isinstance(body.get(k), str) else None for k in _ECHOED}
+        return CarrierResult(
+            images=images, usage=usage if isinstance(usage, dict) else None, **echoed
+        )
+
+    def _mask(self, text: str) -> str:
+        return text.replace(self._secret, "***") if self._secret else text
+
+    def _mask_any(self, value: Any) -> str | None:
+        return self._mask(value) if isinstance(value, str) else None
+
+
+def _image(item: Any) -> UpstreamImage:
+    if not isinstance(item, dict):
+        raise ValueError("image entry is not an object")
+    revised = item.get("revised_prompt")
+    revised = revised if isinstance(revised, str) else None
+    b64, url = item.get("b64_json"), item.get("url")
+    if isinstance(b64, str) and b64:
+        return UpstreamImage(b64=b64, revised_prompt=revised)
+    if isinstance(url, str) and url.startswith(("https://", "http://", "data:")):
+        return UpstreamImage(url=url, revised_prompt=revised)
+    raise ValueError("image entry has neither b64_json nor url")
+
+
+def _retry_after(headers: httpx.Headers) -> float | None:
+    """Seconds from ``retry-after-ms`` or ``retry-after`` (seconds); dates are ignored."""
+    for name, scale in (("retry-after-ms", 0.001), ("retry-after", 1.0)):
+        value = headers.get(name)
+        if value is None:
+            continue
+        try:
+            seconds = float(value) * scale
+        except ValueError:
+            continue
+        if seconds >= 0:
+            return seconds
+    return None

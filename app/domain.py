@@ -1,0 +1,141 @@
+"""Frozen internal values that move one way through the pipeline.
+
+raw params -> ImageJob -> (carrier) CarrierResult -> StoredImage... -> Generation
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from app.rules import RuleSet
+
+Operation = Literal["generate", "edit"]
+ResponseFormat = Literal["url", "b64_json", "b64_ephemeral"]
+ImageFormat = Literal["png", "jpeg", "webp"]
+
+MEDIA_TYPES: dict[str, str] = {"png": "image/png", "jpeg": "image/jpeg", "webp": "image/webp"}
+
+
+@dataclass(frozen=True, slots=True)
+class InputImage:
+    """An uploaded or fetched input image: its bytes, sniffed format, and where it came from."""
+
+    data: bytes
+    format: ImageFormat
+    width: int
+    height: int
+    filename: str
+    param: str
+
+
+@dataclass(frozen=True, slots=True)
+class ImageJob:
+    """A validated, normalized request: every field here is accepted by the model's rule set."""
+
+    operation: Operation
+    model: str
+    rules: RuleSet
+    prompt: str
+    n: int = 1
+    size: str | None = None
+    quality: str | None = None
+    background: str | None = None
+    output_format: str | None = None
+    output_compression: int | None = None
+    moderation: str | None = None
+    style: str | None = None
+    input_fidelity: str | None = None
+    user: str | None = None
+    stream: bool = False
+    partial_images: int | None = None
+    response_format: ResponseFormat = "url"
+    images: tuple[InputImage, ...] = ()
+    mask: InputImage | None = None
+    adjustments: tuple[str, ...] = ()
+
+    def upstream_params(self) -> dict[str, Any]:
+        """The OpenAI parameters this job sends upstream (model and images excluded)."""
+        params: dict[str, Any] = {"prompt": self.prompt, "n": self.n}
+        for name in _FORWARDED:
+            value = getattr(self, name)
+            if value is not None:
+                params[name] = value
+        if self.stream:
+            params["stream"] = True
+        if self.rules.upstream_response_format is not None:
+            params["response_format"] = self.rules.upstream_response_format
+        return params
+
+
+_FORWARDED = (
+    "size",
+    "quality",
+    "background",
+    "output_format",
+    "output_compression",
+    "moderation",
+    "style",
+    "input_fidelity",
+    "user",
+    "partial_images",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class UpstreamImage:
+    """One image as a carrier produced it: exactly one of ``b64``, ``url`` or ``data`` is set."""
+
+    b64: str | None = None
+    url: str | None = None
+    data: bytes | None = None
+    revised_prompt: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CarrierResult:
+    images: tuple[UpstreamImage, ...]
+    usage: dict[str, Any] | None = None
+    size: str | None = None
+    quality: str | None = None
+    background: str | None = None
+    output_format: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StoredImage:
+    """An image Imagegate holds: its id, format, size in bytes, and (if asked) base64 text."""
+
+    id: str | None
+    format: ImageFormat
+    byte_size: int
+    b64: str | None = None
+    revised_prompt: str | None = None
+
+    @property
+    def filename(self) -> str:
+        return f"{self.id}.{self.format}"
+
+
+@dataclass(frozen=True, slots=True)
+class Generation:
+    """The finished result of one request, ready to render."""
+
+    job: ImageJob
+    carrier: str
+    images: tuple[StoredImage, ...]
+    created: int
+    usage: dict[str, Any] | None = None
+    cost: float | None = None
+    size: str | None = None
+    quality: str | None = None
+    background: str | None = None
+    output_format: str | None = None
+    attempts: tuple[str, ...] = field(default=())
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """Who is calling: a stable, non-secret id derived from their gateway key ("open" if none)."""
+
+    id: str

@@ -1,0 +1,147 @@
+"""The one error tree. Everything a client can be told goes through here.
+
+    GatewayError                         status  type                   code (default)
+     ├── InvalidRequest                  400     invalid_request_error  invalid_value
+     │    ├── MissingParameter           400                            missing_required_parameter
+     │    ├── UnsupportedParameter       400                            unsupported_parameter
+     │    ├── InvalidType                400                            invalid_type
+     │    └── UpstreamRejected           400     (the upstream's type and code)
+     ├── AuthenticationFailed            401     invalid_request_error  invalid_api_key
+     ├── NotFound                        404     invalid_request_error  not_found
+     │    └── ModelNotFound              404                            model_not_found
+     ├── Conflict                        409     invalid_request_error  conflict
+     ├── PayloadTooLarge                 413     invalid_request_error  payload_too_large
+     ├── RateLimited                     429     rate_limit_error       rate_limit_exceeded
+     ├── UpstreamFailed                  502     upstream_error         upstream_error
+     ├── NoCarrierAvailable              503     server_error           no_carrier_available
+     ├── UpstreamTimeout                 504     timeout_error          upstream_timeout
+     └── StorageFailed                   500     server_error           storage_failed
+
+Deterministic failures (every 4xx but 429) carry ``x-should-retry: false`` so SDKs do not pay
+for the same refusal three times. ``app.api.handlers`` is the only place that renders them.
+"""
+
+from __future__ import annotations
+
+
+class GatewayError(Exception):
+    """Base of every error a client sees; carries the HTTP status and the OpenAI envelope."""
+
+    status = 500
+    type = "server_error"
+    code: str | None = "internal_error"
+    should_retry: bool | None = None
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        param: str | None = None,
+        code: str | None = None,
+        type: str | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.param = param
+        if code is not None:
+            self.code = code
+        if type is not None:
+            self.type = type
+        self.retry_after = retry_after
+
+    def envelope(self) -> dict[str, dict[str, str | None]]:
+        return {
+            "error": {
+                "message": self.message,
+                "type": self.type,
+                "param": self.param,
+                "code": self.code,
+            }
+        }
+
+
+class InvalidRequest(GatewayError):
+    status = 400
+    type = "invalid_request_error"
+    code = "invalid_value"
+    should_retry = False
+
+
+class MissingParameter(InvalidRequest):
+    code = "missing_required_parameter"
+
+
+class UnsupportedParameter(InvalidRequest):
+    code = "unsupported_parameter"
+
+
+class InvalidType(InvalidRequest):
+    code = "invalid_type"
+
+
+class UpstreamRejected(InvalidRequest):
+    """The upstream refused the request itself (validation, content policy): never retried."""
+
+
+class AuthenticationFailed(GatewayError):
+    status = 401
+    type = "invalid_request_error"
+    code = "invalid_api_key"
+    should_retry = False
+
+
+class NotFound(GatewayError):
+    status = 404
+    type = "invalid_request_error"
+    code = "not_found"
+    should_retry = False
+
+
+class ModelNotFound(NotFound):
+    code = "model_not_found"
+
+
+class Conflict(GatewayError):
+    status = 409
+    type = "invalid_request_error"
+    code = "conflict"
+    should_retry = False
+
+
+class PayloadTooLarge(GatewayError):
+    status = 413
+    type = "invalid_request_error"
+    code = "payload_too_large"
+    should_retry = False
+
+
+class RateLimited(GatewayError):
+    status = 429
+    type = "rate_limit_error"
+    code = "rate_limit_exceeded"
+
+
+class UpstreamFailed(GatewayError):
+    status = 502
+    type = "upstream_error"
+    code = "upstream_error"
+
+
+class NoCarrierAvailable(GatewayError):
+    status = 503
+    type = "server_error"
+    code = "no_carrier_available"
+    should_retry = False
+
+
+class UpstreamTimeout(GatewayError):
+    status = 504
+    type = "timeout_error"
+    code = "upstream_timeout"
+
+
+class StorageFailed(GatewayError):
+    status = 500
+    type = "server_error"
+    code = "storage_failed"

@@ -1,0 +1,39 @@
+"""Image bytes: recognise formats by their magic bytes, never by a declared type."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+
+from app.domain import ImageFormat
+
+
+def sniff(head: bytes) -> ImageFormat | None:
+    """The format of an image from its first bytes (12 are enough), or None."""
+    if head.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "png"
+    if head.startswith(b"\xff\xd8\xff"):
+        return "jpeg"
+    if len(head) >= 12 and head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "webp"
+    return None
+
+
+def sniff_b64(text: str) -> ImageFormat | None:
+    """The format of a base64-encoded image, decoding only its first 16 characters."""
+    try:
+        return sniff(base64.b64decode(text[:16]))
+    except (binascii.Error, ValueError):
+        return None
+
+
+def decode_b64(text: str) -> bytes:
+    """Decode base64 (standard alphabet, tolerating missing padding); ValueError when invalid."""
+    try:
+        return binascii.a2b_base64(text + "=" * (-len(text) % 4), strict_mode=False)
+    except binascii.Error as exc:
+        raise ValueError(f"invalid base64: {exc}") from None
+
+
+def encode_b64(data: bytes) -> str:
+    return binascii.b2a_base64(data, newline=False).decode("ascii")

@@ -1,0 +1,90 @@
+"""Re-hosting: turn what a carrier produced (base64, a URL, or bytes) into a stored image.
+
+Blocking work (base64 decoding, disk writes) runs in a worker thread. An upstream URL is
+downloaded by streaming, with a size cap and a timeout. Bytes must be a PNG, JPEG or WebP.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import httpx
+
+from app.config import StorageConfig
+from app.domain import ImageFormat, ResponseFormat, StoredImage, UpstreamImage
+from app.images import decode_b64, encode_b64, sniff, sniff_b64
+from app.storage import Storage
+
+log = logging.getLogger(__name__)
+
+
+class NotAnImage(Exception):
+    """The carrier's output is not a usable image (wrong bytes, too big, unreachable URL)."""
+
+
+class Rehoster:
+    def __init__(self, storage: Storage, http: httpx.AsyncClient, config: StorageConfig) -> None:
+        self._storage = storage
+        self._http = http
+        self._max_bytes = config.download_max_bytes
+        self._timeout = httpx.Timeout(config.download_timeout)
+
+    async def keep(self, image: UpstreamImage, response_format: ResponseFormat) -> StoredImage:
+        """Store ``image`` unless ephemeral; base64 is handed back unchanged when asked for."""
+        store = response_format != "b64_ephemeral"
+        want_b64 = response_format != "url"
+        if image.b64 is not None:
+            if not store:
+                fmt = sniff_b64(image.b64)
+                if fmt is None:
+                    raise NotAnImage("the carrier's base64 is not a PNG, JPEG or WebP image")
+                return StoredImage(
+                    None, fmt, len(image.b64) * 3 // 4, image.b64, image.revised_prompt
+                )
+            stored = await asyncio.to_thread(self._decode_and_save, image.b64)
+            b64 = image.b64 if want_b64 else None
+            return StoredImage(stored[0], stored[1], stored[2], b64, image.revised_prompt)
+        data = image.data if image.data is not None else await self._download(image.url or "")
+        fmt = _check(data)
+        image_id = await asyncio.to_thread(self._storage.save, data, fmt) if store else None
+        b64 = encode_b64(data) if want_b64 else None
+        return StoredImage(image_id, fmt, len(data), b64, image.revised_prompt)
+
+    def _decode_and_save(self, text: str) -> tuple[str, ImageFormat, int]:
+        try:
+            data = decode_b64(text)
+        except ValueError as exc:
+            raise NotAnImage(f"the carrier's base64 is invalid ({exc})") from None
+        fmt = _check(data)
+        return self._storage.save(data, fmt), fmt, len(data)
+
+    async def _download(self, url: str) -> bytes:
+        if url.startswith("data:"):
+            _, _, payload = url.partition(",")
+            try:
+                return decode_b64(payload)
+            except ValueError:
+                raise NotAnImage("the carrier's data URL is not valid base64") from None
+        try:
+            async with self._http.stream("GET", url, timeout=self._timeout) as response:
+                if response.status_code != 200:
+                    raise NotAnImage(f"downloading the image failed (HTTP {response.status_code})")
+                declared = response.headers.get("content-length")
+                if declared is not None and declared.isdigit() and int(declared) > self._max_bytes:
+                    raise NotAnImage("the carrier's image is larger than the download cap")
+                buffer = bytearray()
+                async for chunk in response.aiter_bytes():
+                    buffer += chunk
+                    if len(buffer) > self._max_bytes:
+                        raise NotAnImage("the carrier's image is larger than the download cap")
+                return bytes(buffer)
+        except httpx.HTTPError as exc:
+            raise NotAnImage(f"downloading the image failed ({type(exc).__name__})") from None
+
+
+def _check(data: bytes) -> ImageFormat:
+    fmt = sniff(data[:16])
+    if fmt is None:
+        raise NotAnImage("the carrier's output is not a PNG, JPEG or WebP image")
+    return fmt
