@@ -26,7 +26,9 @@ UPSTREAM_KEY = "sk-test-UPSTREAM-SECRET-1234567890"
 MakeConfig = Callable[..., GatewayConfig]
 
 
-def png_bytes(size: tuple[int, int] = (32, 32), colour: tuple[int, ...] = (200, 30, 30), mode: str = "RGB") -> bytes:
+def png_bytes(
+    size: tuple[int, int] = (32, 32), colour: tuple[int, ...] = (200, 30, 30), mode: str = "RGB"
+) -> bytes:
     out = io.BytesIO()
     Image.new(mode, size, colour).save(out, "PNG")
     return out.getvalue()
@@ -67,7 +69,9 @@ def write_config(tmp_path: Path, data: dict[str, Any], name: str = "gateway.yaml
 def make_config(tmp_path: Path) -> MakeConfig:
     """Build a config from the test base, with top-level sections replaced or edited."""
 
-    def make(edit: Callable[[dict[str, Any]], None] | None = None, **sections: Any) -> GatewayConfig:
+    def make(
+        edit: Callable[[dict[str, Any]], None] | None = None, **sections: Any
+    ) -> GatewayConfig:
         data = base_config(tmp_path)
         data.update(sections)
         if edit is not None:
@@ -100,6 +104,8 @@ def upstream() -> Iterator[respx.MockRouter]:
 
 
 @pytest.fixture
-async def client(make_config: MakeConfig, upstream: respx.MockRouter) -> AsyncIterator[httpx.AsyncClient]:
+async def client(
+    make_config: MakeConfig, upstream: respx.MockRouter
+) -> AsyncIterator[httpx.AsyncClient]:
     async with serve_in_process(make_config()) as c:
         yield c
