@@ -29,7 +29,7 @@ def job(rules: str, operation: Operation = "generate", **params: Any):
         operation=operation,
         model=rules,
         rules=RULES[rules],
-        default_response_format="url",  # type: ignore[arg-type]
+        default_response_format="url",
     )
 
 
