@@ -3,20 +3,24 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from app.config import GatewayConfig, Price
+from app.config import GatewayConfig, ModelConfig, Price
 from app.errors import InvalidType, ModelNotFound
-from app.rules import RuleSet
+from app.rules import RuleSet, apply_overrides
 
 
 @dataclass(frozen=True, slots=True)
 class Route:
-    """One way to serve a model: a carrier, the model name it expects, and what it costs."""
+    """One way to serve a model: a carrier, the model name it expects, its tier and weight,
+    the rules as this carrier applies them, and what it costs."""
 
     carrier: str
     upstream_model: str
-    price: Price | None
+    rules: RuleSet
+    tier: int = 1
+    weight: float = 1.0
+    price: Price | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,6 +31,15 @@ class ModelSpec:
     owned_by: str
     created: int
     routes: tuple[Route, ...]
+    timeout: float = 300.0
+    timeout_by_quality: dict[str, float] = field(default_factory=dict)
+
+    def deadline(self, quality: str | None, client_timeout: float | None) -> float:
+        """Seconds this request may take: per model and quality, within the client's patience."""
+        budget = self.timeout_by_quality.get(quality or "auto", self.timeout)
+        if client_timeout is not None and client_timeout > 0:
+            budget = min(budget, max(client_timeout - 0.5, client_timeout * 0.9))
+        return budget
 
 
 class Catalog:
@@ -58,18 +71,29 @@ class Catalog:
 
 
 def build_catalog(config: GatewayConfig) -> Catalog:
-    specs = (
-        ModelSpec(
-            name=model.name,
-            aliases=model.aliases,
-            rules=config.rule_sets[model.rules],
-            owned_by=model.owned_by,
-            created=model.created,
-            routes=tuple(
-                Route(r.carrier, r.model or model.name, r.price or model.price)
-                for r in model.carriers
-            ),
+    return Catalog((_spec(config, m) for m in config.models), config.server.default_model)
+
+
+def _spec(config: GatewayConfig, model: ModelConfig) -> ModelSpec:
+    rules = config.rule_sets[model.rules]
+    routes = tuple(
+        Route(
+            carrier=r.carrier,
+            upstream_model=r.model or model.name,
+            rules=apply_overrides(rules, r.overrides),
+            tier=r.tier if r.tier is not None else position,
+            weight=r.weight,
+            price=r.price or model.price,
         )
-        for model in config.models
+        for position, r in enumerate(model.carriers, 1)
     )
-    return Catalog(specs, config.server.default_model)
+    return ModelSpec(
+        name=model.name,
+        aliases=model.aliases,
+        rules=rules,
+        owned_by=model.owned_by,
+        created=model.created,
+        routes=routes,
+        timeout=model.timeout,
+        timeout_by_quality=dict(model.timeout_by_quality),
+    )

@@ -104,7 +104,10 @@ def describe(config: GatewayConfig) -> str:
         lines.append(f"  {m.name}  rules={m.rules}{aliases}")
         for i, r in enumerate(m.carriers, 1):
             state = "" if r.carrier in enabled else "  [disabled]"
-            lines.append(f"    {i}. {r.carrier} -> {r.model or m.name}{state}")
+            tier = r.tier if r.tier is not None else i
+            extra = f" overrides={sorted(r.overrides)}" if r.overrides else ""
+            target = f"{r.carrier} -> {r.model or m.name}"
+            lines.append(f"    tier {tier} weight {r.weight:g}: {target}{extra}{state}")
     return "\n".join(lines)
 
 

@@ -16,7 +16,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
-from app.rules import RuleSet, resolve_rule_sets
+from app.routing_config import RoutingConfig
+from app.rules import RuleSet, apply_overrides, resolve_rule_sets
 
 ResponseFormat = Literal["url", "b64_json", "b64_ephemeral"]
 _VAR = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
@@ -38,6 +39,7 @@ class CarrierConfig(_Strict):
     api_key: SecretStr | None = None
     timeout: float = Field(300.0, gt=0, description="seconds for a whole upstream attempt")
     connect_timeout: float = Field(10.0, gt=0)
+    retries: int = Field(1, ge=0, le=10, description="retries of a transient failure")
     headers: dict[str, str] = {}
 
     @field_validator("base_url")
@@ -67,6 +69,9 @@ class RouteConfig(_Strict):
     carrier: str
     model: str | None = Field(None, description="upstream model name; defaults to the public name")
     price: Price | None = None
+    tier: int | None = Field(None, ge=1, description="1 is tried first; default: list position")
+    weight: float = Field(1.0, gt=0, description="relative share within a tier")
+    overrides: dict[str, Any] = Field({}, description="rule-set keys where this carrier differs")
 
 
 class ModelConfig(_Strict):
@@ -76,6 +81,8 @@ class ModelConfig(_Strict):
     owned_by: str = "imagegate"
     created: int = Field(1_700_000_000, ge=0)
     price: Price | None = None
+    timeout: float = Field(300.0, gt=0, description="overall deadline of one request (seconds)")
+    timeout_by_quality: dict[str, float] = {}
     carriers: tuple[RouteConfig, ...] = Field(min_length=1)
 
 
@@ -85,6 +92,7 @@ class ServerConfig(_Strict):
     max_json_bytes: int = Field(1024 * 1024, ge=1024)
     max_upload_bytes: int = Field(900 * 1024 * 1024, ge=1024)
     trusted_proxies: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
+    shutdown_grace: float = Field(60.0, ge=0, description="seconds to finish detached work")
 
 
 class StorageConfig(_Strict):
@@ -120,6 +128,7 @@ class GatewayConfig(_Strict):
     server: ServerConfig = ServerConfig()
     auth: AuthConfig = AuthConfig()
     storage: StorageConfig = StorageConfig()
+    routing: RoutingConfig = RoutingConfig()
     rules_file: str = "rules.yaml"
     rule_sets: dict[str, RuleSet] = {}
     carriers: tuple[CarrierConfig, ...] = Field(min_length=1)
@@ -223,12 +232,16 @@ def cross_check(
             known = _list(config.rule_sets)
             yield f"models[{i}].rules", f"unknown rule set '{model.rules}' (known: {known})"
         for j, route in enumerate(model.carriers):
+            where = f"models[{i}].carriers[{j}]"
             if route.carrier not in carriers:
                 known = _list(carriers)
-                yield (
-                    f"models[{i}].carriers[{j}].carrier",
-                    f"unknown carrier '{route.carrier}' (known: {known})",
-                )
+                yield f"{where}.carrier", f"unknown carrier '{route.carrier}' (known: {known})"
+            if route.overrides and model.rules in config.rule_sets:
+                try:
+                    apply_overrides(config.rule_sets[model.rules], route.overrides)
+                except ValidationError as exc:
+                    first = exc.errors()[0]
+                    yield f"{where}.overrides.{key_path(first['loc'])}", first["msg"]
         for k, name in enumerate((model.name, *model.aliases)):
             where = f"models[{i}].name" if k == 0 else f"models[{i}].aliases[{k - 1}]"
             if name in names:

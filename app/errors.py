@@ -14,6 +14,7 @@
      ├── RateLimited                     429     rate_limit_error       rate_limit_exceeded
      ├── UpstreamFailed                  502     upstream_error         upstream_error
      ├── NoCarrierAvailable              503     server_error           no_carrier_available
+     │    └── CarriersCoolingDown        503                            carriers_cooling_down
      ├── UpstreamTimeout                 504     timeout_error          upstream_timeout
      └── StorageFailed                   500     server_error           storage_failed
 
@@ -30,7 +31,7 @@ class GatewayError(Exception):
     status = 500
     type = "server_error"
     code: str | None = "internal_error"
-    should_retry: bool | None = None
+    should_retry: bool | None = None  # None: let the SDK decide by status
 
     def __init__(
         self,
@@ -49,6 +50,7 @@ class GatewayError(Exception):
         if type is not None:
             self.type = type
         self.retry_after = retry_after
+        self.headers: dict[str, str] = {}
 
     def envelope(self) -> dict[str, dict[str, str | None]]:
         return {
@@ -132,7 +134,14 @@ class NoCarrierAvailable(GatewayError):
     status = 503
     type = "server_error"
     code = "no_carrier_available"
-    should_retry = False
+    should_retry: bool | None = False
+
+
+class CarriersCoolingDown(NoCarrierAvailable):
+    """Every carrier is in cooldown: worth retrying once it ends (``retry-after``)."""
+
+    code = "carriers_cooling_down"
+    should_retry: bool | None = None
 
 
 class UpstreamTimeout(GatewayError):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from app.api.middleware import request_id_var
+from app.context import request_id_var
 
 
 class _RequestIdFilter(logging.Filter):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import random
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -16,15 +17,19 @@ from app.api.middleware import RequestContext
 from app.carriers import KINDS, REQUIRED_FIELDS, Carrier, CarrierTools
 from app.catalog import build_catalog
 from app.config import GatewayConfig, load_config
+from app.execution import Executor
+from app.health import InMemoryHealth
+from app.idempotency import IdempotencyStore
 from app.pipeline import Pipeline
 from app.rehost import Rehoster
 from app.settings import Settings, environment
 from app.storage import make_storage
+from app.tasks import TaskRegistry
 
 log = logging.getLogger(__name__)
 
 
-def build_services(config: GatewayConfig, http: httpx.AsyncClient) -> Services:
+def build_services(config: GatewayConfig, http: httpx.AsyncClient, tasks: TaskRegistry) -> Services:
     tools = CarrierTools(http=http)
     carriers: dict[str, Carrier] = {}
     for carrier in config.carriers:
@@ -33,10 +38,24 @@ def build_services(config: GatewayConfig, http: httpx.AsyncClient) -> Services:
             continue
         carriers[carrier.name] = KINDS[carrier.kind].factory(carrier, tools)
     storage = make_storage(config.storage)
+    routing = config.routing
+    health = InMemoryHealth(routing.cooldown)
+    pipeline = Pipeline(
+        carriers=carriers,
+        rehoster=Rehoster(storage, http, config.storage),
+        health=health,
+        retry=routing.retry,
+        retries={c.name: c.retries for c in config.carriers},
+        timeouts={c.name: c.timeout for c in config.carriers},
+        rng=random.Random(routing.seed),
+    )
+    idempotency = IdempotencyStore(routing.idempotency)
     return Services(
         config=config,
         catalog=build_catalog(config),
-        pipeline=Pipeline(carriers, Rehoster(storage, http, config.storage)),
+        executor=Executor(pipeline, tasks, idempotency, storage),
+        health=health,
+        enabled=frozenset(carriers),
         storage=storage,
         keys=tuple(key.get_secret_value().encode() for key in config.auth.keys),
     )
@@ -46,8 +65,10 @@ def create_app(config: GatewayConfig) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[State]:
         limits = httpx.Limits(max_connections=1000, max_keepalive_connections=200)
+        tasks = TaskRegistry()
         async with httpx.AsyncClient(limits=limits, follow_redirects=False) as http:
-            yield {"services": build_services(config, http)}
+            yield {"services": build_services(config, http, tasks)}
+            await tasks.drain(config.server.shutdown_grace)
 
     app = FastAPI(
         title="Imagegate",

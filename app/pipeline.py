@@ -1,47 +1,120 @@
-"""The use case: route a normalized job to a carrier, re-host its images, price the result.
+"""The use case: try routes in order, retry or fall back as routing decides, re-host the
+images of the first success, price the result.
 
 No FastAPI here: collaborators come in through the constructor, values go out as a
-:class:`Generation`.
+:class:`Generation` (or the routing module's final error).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import time
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field, replace
 
 from app import pricing, routing
 from app.carriers.base import Carrier, CarrierFailure
 from app.catalog import ModelSpec, Route
 from app.domain import CarrierResult, Generation, ImageJob, StoredImage
 from app.errors import StorageFailed
+from app.health import HealthBook
 from app.rehost import NotAnImage, Rehoster
+from app.routing_config import RetryConfig
 
 log = logging.getLogger(__name__)
 
 
-class Pipeline:
-    def __init__(self, carriers: Mapping[str, Carrier], rehoster: Rehoster) -> None:
-        self.carriers = carriers
-        self._rehoster = rehoster
+@dataclass
+class _Attempts:
+    failures: list[tuple[str, CarrierFailure]] = field(default_factory=list)
+    labels: list[str] = field(default_factory=list)
 
-    async def run(self, job: ImageJob, spec: ModelSpec) -> Generation:
-        failures: list[tuple[str, CarrierFailure]] = []
-        for route in routing.plan(spec, self.carriers):
-            try:
-                result = await self.carriers[route.carrier].run(job, route.upstream_model)
-                stored = await self._keep(job, result)
-            except CarrierFailure as failure:
-                failures.append((route.carrier, failure))
-                if failure.kind == "rejected":
-                    break
+    def failed(self, carrier: str, failure: CarrierFailure) -> None:
+        self.failures.append((carrier, failure))
+        self.labels.append(f"{carrier}:{failure.outcome}")
+
+
+@dataclass
+class Pipeline:
+    carriers: Mapping[str, Carrier]
+    rehoster: Rehoster
+    health: HealthBook
+    retry: RetryConfig
+    retries: Mapping[str, int]
+    timeouts: Mapping[str, float]
+    rng: random.Random = field(default_factory=random.Random)
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
+    clock: Callable[[], float] = time.monotonic
+
+    async def run(self, job: ImageJob, spec: ModelSpec, deadline: float) -> Generation:
+        ends = self.clock() + deadline
+        attempts = _Attempts()
+        skipped = 0
+        for route in routing.order(routing.candidates(job, spec, self.carriers), self.rng):
+            if not await self.health.admit(route.carrier):
+                skipped += 1
                 continue
-            return self._finish(job, route, result, stored, failures)
-        raise routing.final_error(failures)
+            outcome = await self._try_route(job, route, ends, attempts)
+            if isinstance(outcome, Generation):
+                return outcome
+            if outcome == "stop":
+                break
+        if not attempts.failures:
+            raise routing.all_cooling_down(spec, await self._soonest_recovery(spec))
+        error = routing.final_error(attempts.failures)
+        error.headers["x-imagegate-attempts"] = ",".join(attempts.labels)
+        raise error
+
+    async def _try_route(
+        self, job: ImageJob, route: Route, ends: float, attempts: _Attempts
+    ) -> Generation | str:
+        carrier = self.carriers[route.carrier]
+        routed = job if route.rules is job.rules else replace(job, rules=route.rules)
+        retries = 0
+        while True:
+            remaining = ends - self.clock()
+            try:
+                if remaining <= 0:
+                    raise CarrierFailure("timeout", "the request's deadline passed")
+                async with asyncio.timeout(min(remaining, self.timeouts[route.carrier])):
+                    result = await carrier.run(routed, route.upstream_model)
+                stored = await self._keep(job, result)
+            except TimeoutError:
+                failure = CarrierFailure("timeout", f"carrier '{route.carrier}' timed out")
+            except CarrierFailure as exc:
+                failure = exc
+            else:
+                await self.health.succeeded(route.carrier)
+                attempts.labels.append(f"{route.carrier}:200")
+                return self._finish(job, route, result, stored, attempts)
+            attempts.failed(route.carrier, failure)
+            await self._record(route.carrier, failure)
+            decision = routing.decide(
+                failure, retries, self.retries[route.carrier], self.retry,
+                ends - self.clock(), self.rng,
+            )  # fmt: skip
+            if decision.action != "retry" or not await self.health.admit(route.carrier):
+                return "next" if decision.action == "retry" else decision.action
+            retries += 1
+            await self.sleep(decision.delay)
+
+    async def _record(self, carrier: str, failure: CarrierFailure) -> None:
+        long_wait = (
+            failure.retry_after is not None and failure.retry_after > self.retry.max_retry_after
+        )
+        cool_for = failure.retry_after if long_wait else None
+        await self.health.failed(carrier, failure.kind, failure.message, cool_for)
+        log.warning("attempt on %s failed: %s (%s)", carrier, failure.message, failure.kind)
+
+    async def _soonest_recovery(self, spec: ModelSpec) -> float | None:
+        ends = [(await self.health.status(r.carrier)).cooling_until for r in spec.routes]
+        soonest = min((e for e in ends if e is not None), default=None)
+        return None if soonest is None else max(1.0, soonest - time.time())
 
     async def _keep(self, job: ImageJob, result: CarrierResult) -> tuple[StoredImage, ...]:
-        keep = self._rehoster.keep
+        keep = self.rehoster.keep
         try:
             return tuple(
                 await asyncio.gather(*(keep(img, job.response_format) for img in result.images))
@@ -62,21 +135,19 @@ class Pipeline:
         route: Route,
         result: CarrierResult,
         stored: tuple[StoredImage, ...],
-        failures: list[tuple[str, CarrierFailure]],
+        attempts: _Attempts,
     ) -> Generation:
-        attempts = (*(f"{c}:{f.outcome}" for c, f in failures), f"{route.carrier}:200")
+        quality = result.quality or job.quality
         return Generation(
             job=job,
             carrier=route.carrier,
             images=stored,
             created=int(time.time()),
             usage=result.usage,
-            cost=pricing.cost(
-                route.price, result.usage, len(stored), result.quality or job.quality
-            ),
+            cost=pricing.cost(route.price, result.usage, len(stored), quality),
             size=result.size or job.size,
-            quality=result.quality or job.quality,
+            quality=quality,
             background=result.background or job.background,
             output_format=result.output_format or stored[0].format,
-            attempts=attempts,
+            attempts=tuple(attempts.labels),
         )

@@ -75,6 +75,19 @@ class RuleSet(_Frozen):
         return "auto" in self.sizes
 
 
+def apply_overrides(base: RuleSet, overrides: Mapping[str, Any]) -> RuleSet:
+    """``base`` with a carrier's differences applied (``edit`` is merged key by key)."""
+    if not overrides:
+        return base
+    flat = base.model_dump(by_alias=True)
+    for key, value in overrides.items():
+        if key == "edit" and isinstance(value, Mapping) and isinstance(flat.get("edit"), dict):
+            flat["edit"] = {**flat["edit"], **value}
+        else:
+            flat[key] = value
+    return RuleSet.model_validate(flat)
+
+
 def resolve_rule_sets(raw: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
     """Expand ``extends`` chains into flat mappings; raises ValueError on cycles or bad parents."""
     resolved: dict[str, dict[str, Any]] = {}

@@ -37,6 +37,7 @@ def png_bytes(
 def base_config(tmp_path: Path) -> dict[str, Any]:
     return {
         "server": {"default_model": "gpt-image-2"},
+        "routing": {"retry": {"backoff_base": 0.001, "backoff_max": 0.01, "max_retry_after": 1}, "seed": 7},
         "storage": {"directory": str(tmp_path / "images")},
         "carriers": [
             {"name": "up", "kind": "openai", "base_url": UPSTREAM, "api_key": UPSTREAM_KEY, "timeout": 5},

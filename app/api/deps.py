@@ -14,10 +14,12 @@ from fastapi import Depends, Request
 from app.catalog import Catalog
 from app.config import GatewayConfig
 from app.domain import Caller
-from app.errors import AuthenticationFailed
-from app.pipeline import Pipeline
+from app.errors import AuthenticationFailed, InvalidRequest
+from app.execution import Executor
+from app.health import HealthBook
 from app.storage import Storage
 
+_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
 _HOST = re.compile(r"^[A-Za-z0-9.\-]+(:\d{1,5})?$|^\[[0-9A-Fa-f:.]+\](:\d{1,5})?$")
 
 
@@ -25,7 +27,9 @@ _HOST = re.compile(r"^[A-Za-z0-9.\-]+(:\d{1,5})?$|^\[[0-9A-Fa-f:.]+\](:\d{1,5})?
 class Services:
     config: GatewayConfig
     catalog: Catalog
-    pipeline: Pipeline
+    executor: Executor
+    health: HealthBook
+    enabled: frozenset[str]
     storage: Storage
     keys: tuple[bytes, ...]
 
@@ -89,3 +93,30 @@ def _from_trusted_proxy(request: Request, config: GatewayConfig) -> bool:
     except ValueError:
         return False
     return any(address in network for network in config.server.trusted_proxies)
+
+
+def idempotency_key(request: Request) -> str | None:
+    key = request.headers.get("idempotency-key")
+    if key is None:
+        return None
+    if not _KEY.match(key):
+        raise InvalidRequest(
+            "Idempotency-Key must be 1 to 255 printable ASCII characters.",
+            param="Idempotency-Key",
+        )
+    return key
+
+
+def client_timeout(request: Request) -> float | None:
+    """The client's own read timeout in seconds, when its SDK announces one."""
+    for header in ("x-stainless-read-timeout", "x-stainless-timeout"):
+        value = request.headers.get(header)
+        if value is None:
+            continue
+        try:
+            seconds = float(value)
+        except ValueError:
+            continue
+        if seconds > 0:
+            return seconds
+    return None

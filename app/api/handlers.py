@@ -17,7 +17,7 @@ log = logging.getLogger(__name__)
 
 
 def error_response(error: GatewayError) -> Response:
-    headers: dict[str, str] = {}
+    headers = dict(error.headers)
     if error.should_retry is not None:
         headers["x-should-retry"] = "true" if error.should_retry else "false"
     if error.retry_after is not None:

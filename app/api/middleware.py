@@ -10,15 +10,14 @@ import logging
 import re
 import time
 import uuid
-from contextvars import ContextVar
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.api.handlers import error_response
+from app.context import request_id_var
 from app.errors import GatewayError
 
 log = logging.getLogger("imagegate.access")
-request_id_var: ContextVar[str] = ContextVar("request_id", default="-")
 _CLIENT_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
 
 

@@ -13,11 +13,14 @@ from app.domain import Generation
 _UNSAFE = re.compile(r"[^\x20-\x7e]")
 
 
-def images_response(generation: Generation, base_url: str) -> Response:
+def images_response(generation: Generation, base_url: str, *, replayed: bool = False) -> Response:
+    headers = gateway_headers(generation)
+    if replayed:
+        headers["x-imagegate-idempotent-replay"] = "true"
     return Response(
         orjson.dumps(images_body(generation, base_url)),
         media_type="application/json",
-        headers=gateway_headers(generation),
+        headers=headers,
     )
 
 

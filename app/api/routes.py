@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import cast
 
 import orjson
@@ -9,7 +10,13 @@ from fastapi import APIRouter, Request
 from starlette.responses import FileResponse, Response
 
 from app.api import render
-from app.api.deps import CallerDep, ServicesDep, public_base_url
+from app.api.deps import (
+    CallerDep,
+    ServicesDep,
+    client_timeout,
+    idempotency_key,
+    public_base_url,
+)
 from app.api.forms import read_json_object
 from app.domain import MEDIA_TYPES, ImageFormat
 from app.errors import NotFound, UnsupportedParameter
@@ -21,7 +28,7 @@ _IMMUTABLE = "public, max-age=31536000, immutable"
 
 @router.post("/v1/images/generations")
 @router.post("/v1/openai/images/generations")
-async def create_generation(request: Request, services: ServicesDep, _: CallerDep) -> Response:
+async def create_generation(request: Request, services: ServicesDep, caller: CallerDep) -> Response:
     raw = await read_json_object(request, services.config.server.max_json_bytes)
     spec = services.catalog.resolve(raw.get("model"))
     job = normalize(
@@ -33,24 +40,50 @@ async def create_generation(request: Request, services: ServicesDep, _: CallerDe
     )
     if job.stream:
         raise UnsupportedParameter("Streaming is not enabled on this gateway yet.", param="stream")
-    generation = await services.pipeline.run(job, spec)
-    return render.images_response(generation, public_base_url(request, services.config))
+    generation, replayed = await services.executor.run(
+        job,
+        spec,
+        deadline=spec.deadline(job.quality, client_timeout(request)),
+        caller=caller,
+        idempotency_key=idempotency_key(request),
+    )
+    base_url = public_base_url(request, services.config)
+    return render.images_response(generation, base_url, replayed=replayed)
 
 
 @router.get("/v1/models")
 async def list_models(services: ServicesDep, _: CallerDep) -> Response:
-    data = [
-        _model(model_id, spec.created, spec.owned_by)
-        for model_id, spec in services.catalog.entries()
-    ]
-    return Response(orjson.dumps({"object": "list", "data": data}), media_type="application/json")
+    entries = services.catalog.entries()
+    data = [_model(model_id, spec.created, spec.owned_by) for model_id, spec in entries]
+    return _json({"object": "list", "data": data})
 
 
 @router.get("/v1/models/{model_id:path}")
 async def get_model(model_id: str, services: ServicesDep, _: CallerDep) -> Response:
     spec = services.catalog.resolve(model_id)
-    body = _model(model_id, spec.created, spec.owned_by)
-    return Response(orjson.dumps(body), media_type="application/json")
+    return _json(_model(model_id, spec.created, spec.owned_by))
+
+
+@router.get("/v1/carriers")
+async def list_carriers(services: ServicesDep, _: CallerDep) -> Response:
+    """Each carrier's live state: enabled, healthy or cooling down (until when), recent errors."""
+    data = []
+    for carrier in services.config.carriers:
+        status = await services.health.status(carrier.name)
+        until = status.cooling_until
+        data.append(
+            {
+                "name": carrier.name,
+                "kind": carrier.kind,
+                "enabled": carrier.name in services.enabled,
+                "state": status.state if carrier.name in services.enabled else "disabled",
+                "cooling_until": datetime.fromtimestamp(until, UTC).isoformat() if until else None,
+                "recent_failures": status.recent_failures,
+                "successes": status.successes,
+                "last_error": status.last_error,
+            }
+        )
+    return _json({"object": "list", "data": data})
 
 
 @router.api_route("/images/{name}", methods=["GET", "HEAD"])
@@ -73,3 +106,7 @@ async def healthz() -> Response:
 
 def _model(model_id: str, created: int, owned_by: str) -> dict[str, object]:
     return {"id": model_id, "object": "model", "created": created, "owned_by": owned_by}
+
+
+def _json(body: object) -> Response:
+    return Response(orjson.dumps(body), media_type="application/json")

@@ -50,8 +50,14 @@ class CarrierFailure(Exception):
         return str(self.status) if self.status is not None else self.kind
 
 
-def classify_status(status: int) -> FailureKind:
-    """The one table from an upstream HTTP status to a failure kind."""
+def classify_status(status: int, code: object = None) -> FailureKind:
+    """The one table from an upstream HTTP status (and the error's ``code`` field) to a kind.
+
+    OpenAI reports an exhausted quota as 429 with ``code: insufficient_quota``: that is the
+    carrier's own problem (like 402), not a rate limit worth waiting for.
+    """
+    if status == 402 or code == "insufficient_quota":
+        return "carrier"
     if status == 429:
         return "rate_limited"
     if status in (408, 409) or status >= 500:

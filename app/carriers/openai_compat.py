@@ -61,8 +61,8 @@ class OpenAICarrier:
 
     def _failure(self, response: httpx.Response) -> CarrierFailure:
         status = response.status_code
-        kind = classify_status(status)
         error = self._error_body(response)
+        kind = classify_status(status, error.get("code"))
         upstream_message = self._mask(str(error.get("message") or "")) or f"HTTP {status}"
         log.warning("carrier %s answered %s: %s", self.name, status, upstream_message[:500])
         if kind == "rejected":

@@ -27,7 +27,9 @@ def test_check_config_marks_carriers_without_keys_disabled(
 ) -> None:
     assert main(["check-config", str(ROOT / "config" / "gateway.yaml")]) == 0
     out = capsys.readouterr().out
-    assert "MISSING -> disabled" in out and "openai -> gpt-image-2  [disabled]" in out
+    assert "MISSING -> disabled" in out
+    assert "tier 1 weight 1: openai -> gpt-image-2  [disabled]" in out
+    assert "tier 3 weight 1: local -> gpt-image-2" in out
 
 
 def test_check_config_exits_non_zero_naming_the_key_path(tmp_path: Path) -> None:

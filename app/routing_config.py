@@ -1,0 +1,39 @@
+"""Config schema for routing behaviour: retries and backoff, cooldown, idempotency."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class RetryConfig(_Strict):
+    """Backoff between retries of one carrier: ``min(base * 2**k, max)`` with jitter."""
+
+    backoff_base: float = Field(0.5, ge=0)
+    backoff_max: float = Field(8.0, ge=0)
+    max_retry_after: float = Field(
+        30.0, ge=0, description="an upstream retry-after longer than this moves on instead"
+    )
+
+
+class CooldownConfig(_Strict):
+    """Circuit breaker: ``failures`` within ``window`` seconds cool a carrier for ``duration``."""
+
+    failures: int = Field(3, ge=1)
+    window: float = Field(60.0, gt=0)
+    duration: float = Field(30.0, gt=0)
+
+
+class IdempotencyConfig(_Strict):
+    ttl: float = Field(86_400.0, gt=0, description="seconds a key's response is replayed")
+    max_entries: int = Field(10_000, ge=1)
+
+
+class RoutingConfig(_Strict):
+    retry: RetryConfig = RetryConfig()
+    cooldown: CooldownConfig = CooldownConfig()
+    idempotency: IdempotencyConfig = IdempotencyConfig()
+    seed: int | None = Field(None, description="fixed seed for weighted choice (tests)")

@@ -1,0 +1,77 @@
+"""The circuit breaker: cooldown after failures, expiry, one half-open probe."""
+
+from __future__ import annotations
+
+from app.health import InMemoryHealth
+from app.routing_config import CooldownConfig
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def book(failures: int = 2) -> tuple[InMemoryHealth, Clock]:
+    clock = Clock()
+    return InMemoryHealth(CooldownConfig(failures=failures, window=10, duration=30), clock), clock
+
+
+async def test_failures_within_the_window_open_the_circuit() -> None:
+    health, clock = book()
+    await health.failed("a", "transient", "500")
+    assert await health.admit("a")
+    await health.failed("a", "timeout", "slow")
+    assert not await health.admit("a")
+    status = await health.status("a")
+    assert status.state == "cooling_down" and status.cooling_until == 1030.0
+    assert status.recent_failures == {"transient": 1, "timeout": 1}
+
+
+async def test_old_failures_are_forgotten() -> None:
+    health, clock = book()
+    await health.failed("a", "transient", "500")
+    clock.now += 11
+    await health.failed("a", "transient", "500")
+    assert await health.admit("a")
+
+
+async def test_a_carrier_problem_opens_at_once_and_rejections_do_not_count() -> None:
+    health, _ = book(failures=5)
+    for _ in range(10):
+        await health.failed("a", "rejected", "bad prompt")
+    assert await health.admit("a")
+    await health.failed("a", "carrier", "401")
+    assert not await health.admit("a")
+
+
+async def test_half_open_admits_one_probe_and_success_closes() -> None:
+    health, clock = book()
+    await health.failed("a", "carrier", "401")
+    clock.now += 31
+    assert (await health.status("a")).state == "half_open"
+    assert await health.admit("a")  # the probe
+    assert not await health.admit("a")  # everyone else waits for it
+    await health.succeeded("a")
+    assert await health.admit("a") and await health.admit("a")
+    assert (await health.status("a")).state == "healthy"
+
+
+async def test_a_failed_probe_reopens() -> None:
+    health, clock = book(failures=3)
+    await health.failed("a", "carrier", "401")
+    clock.now += 31
+    assert await health.admit("a")
+    await health.failed("a", "transient", "500")
+    assert not await health.admit("a")
+    assert (await health.status("a")).cooling_until == clock.now + 30
+
+
+async def test_a_long_retry_after_forces_a_cooldown() -> None:
+    health, clock = book(failures=10)
+    await health.failed("a", "rate_limited", "429", cool_for=120)
+    assert not await health.admit("a")
+    clock.now += 121
+    assert await health.admit("a")
