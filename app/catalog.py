@@ -33,6 +33,7 @@ class ModelSpec:
     routes: tuple[Route, ...]
     timeout: float = 300.0
     timeout_by_quality: dict[str, float] = field(default_factory=dict)
+    keepalive_json: bool = False
 
     def deadline(self, quality: str | None, client_timeout: float | None) -> float:
         """Seconds this request may take: per model and quality, within the client's patience."""
@@ -96,4 +97,5 @@ def _spec(config: GatewayConfig, model: ModelConfig) -> ModelSpec:
         routes=routes,
         timeout=model.timeout,
         timeout_by_quality=dict(model.timeout_by_quality),
+        keepalive_json=model.keepalive_json,
     )

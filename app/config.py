@@ -16,8 +16,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
-from app.routing_config import RoutingConfig
 from app.rules import RuleSet, apply_overrides, resolve_rule_sets
+from app.runtime_config import JobsConfig, RoutingConfig, StreamingConfig
 
 ResponseFormat = Literal["url", "b64_json", "b64_ephemeral"]
 _VAR = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
@@ -83,6 +83,7 @@ class ModelConfig(_Strict):
     price: Price | None = None
     timeout: float = Field(300.0, gt=0, description="overall deadline of one request (seconds)")
     timeout_by_quality: dict[str, float] = {}
+    keepalive_json: bool = Field(False, description="whitespace keep-alives on JSON responses")
     carriers: tuple[RouteConfig, ...] = Field(min_length=1)
 
 
@@ -129,6 +130,8 @@ class GatewayConfig(_Strict):
     auth: AuthConfig = AuthConfig()
     storage: StorageConfig = StorageConfig()
     routing: RoutingConfig = RoutingConfig()
+    streaming: StreamingConfig = StreamingConfig()
+    jobs: JobsConfig = JobsConfig()
     rules_file: str = "rules.yaml"
     rule_sets: dict[str, RuleSet] = {}
     carriers: tuple[CarrierConfig, ...] = Field(min_length=1)

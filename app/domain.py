@@ -93,6 +93,19 @@ class UpstreamImage:
 
 
 @dataclass(frozen=True, slots=True)
+class PartialImage:
+    """A streamed, unfinished image, passed through to the client as it arrives."""
+
+    b64: str
+    index: int
+    size: str | None = None
+    quality: str | None = None
+    background: str | None = None
+    output_format: str | None = None
+    created_at: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class CarrierResult:
     images: tuple[UpstreamImage, ...]
     usage: dict[str, Any] | None = None

@@ -9,7 +9,8 @@ from dataclasses import replace
 
 from app.catalog import ModelSpec
 from app.context import request_id_var
-from app.domain import Caller, Generation, ImageJob
+from app.domain import Caller, Generation, ImageJob, PartialImage
+from app.errors import GatewayError, UpstreamTimeout
 from app.idempotency import IdempotencyStore, fingerprint
 from app.images import encode_b64
 from app.pipeline import Pipeline
@@ -17,6 +18,9 @@ from app.storage import Storage
 from app.tasks import TaskRegistry
 
 log = logging.getLogger(__name__)
+
+# What a stream's queue carries: events, then None; an error ends it early (then None).
+StreamItem = PartialImage | Generation | GatewayError | None
 
 
 class Executor:
@@ -58,14 +62,40 @@ class Executor:
             generation = await asyncio.to_thread(self._reload_b64, generation)
         return generation, replayed
 
+    def stream(self, job: ImageJob, spec: ModelSpec, deadline: float) -> asyncio.Queue[StreamItem]:
+        """Start a streaming job; its events arrive on the returned queue, ``None`` last.
+
+        The producer is a tracked task: a client that leaves mid-stream does not stop it, so
+        the upstream is drained, the final image stored and the request logged.
+        """
+        queue: asyncio.Queue[StreamItem] = asyncio.Queue()  # at most 3 partials + 1 result
+        self._tasks.spawn(self._produce(job, spec, deadline, queue), name=f"stream:{spec.name}")
+        return queue
+
+    async def _produce(
+        self, job: ImageJob, spec: ModelSpec, deadline: float, queue: asyncio.Queue[StreamItem]
+    ) -> None:
+        try:
+            async with asyncio.timeout(deadline):
+                async for event in self._pipeline.stream(job, spec):
+                    if isinstance(event, Generation):
+                        _log_generated(spec, event)
+                    queue.put_nowait(event)
+        except GatewayError as error:
+            queue.put_nowait(error)
+        except TimeoutError:
+            queue.put_nowait(
+                UpstreamTimeout("The request's deadline passed before the image was done.")
+            )
+        except Exception:
+            log.exception("streaming job failed")
+            queue.put_nowait(GatewayError("The gateway hit an internal error."))
+        finally:
+            queue.put_nowait(None)
+
     async def _logged(self, job: ImageJob, spec: ModelSpec, deadline: float) -> Generation:
         generation = await self._pipeline.run(job, spec, deadline)
-        ids = ",".join(image.filename for image in generation.images if image.id is not None)
-        log.info(
-            "generated request=%s model=%s carrier=%s attempts=%s images=%s",
-            request_id_var.get(), spec.name, generation.carrier, ",".join(generation.attempts),
-            ids or "(not stored)",
-        )  # fmt: skip
+        _log_generated(spec, generation)
         return generation
 
     def _reload_b64(self, generation: Generation) -> Generation:
@@ -76,3 +106,12 @@ class Executor:
                 image = replace(image, b64=encode_b64(path.read_bytes()))
             images.append(image)
         return replace(generation, images=tuple(images))
+
+
+def _log_generated(spec: ModelSpec, generation: Generation) -> None:
+    ids = ",".join(image.filename for image in generation.images if image.id is not None)
+    log.info(
+        "generated request=%s model=%s carrier=%s attempts=%s images=%s",
+        request_id_var.get(), spec.name, generation.carrier, ",".join(generation.attempts),
+        ids or "(not stored)",
+    )  # fmt: skip

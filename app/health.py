@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
 from app.carriers.base import FailureKind
-from app.routing_config import CooldownConfig
+from app.runtime_config import CooldownConfig
 
 State = Literal["healthy", "cooling_down", "half_open"]
 # Failures that say something about the carrier (a rejected request says nothing).

@@ -19,7 +19,7 @@ import orjson
 
 from app.domain import Generation, ImageJob, StoredImage
 from app.errors import Conflict
-from app.routing_config import IdempotencyConfig
+from app.runtime_config import IdempotencyConfig
 
 _SKIPPED = frozenset({"rules", "images", "mask", "adjustments"})
 

@@ -11,17 +11,17 @@ import asyncio
 import logging
 import random
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field, replace
 
 from app import pricing, routing
 from app.carriers.base import Carrier, CarrierFailure
 from app.catalog import ModelSpec, Route
-from app.domain import CarrierResult, Generation, ImageJob, StoredImage
+from app.domain import CarrierResult, Generation, ImageJob, PartialImage, StoredImage
 from app.errors import StorageFailed
 from app.health import HealthBook
 from app.rehost import NotAnImage, Rehoster
-from app.routing_config import RetryConfig
+from app.runtime_config import RetryConfig
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +66,61 @@ class Pipeline:
         error = routing.final_error(attempts.failures)
         error.headers["x-imagegate-attempts"] = ",".join(attempts.labels)
         raise error
+
+    async def stream(
+        self, job: ImageJob, spec: ModelSpec
+    ) -> AsyncIterator[PartialImage | Generation]:
+        """Partial images as they come, then the finished generation (its image kept as base64
+        for the completed event). Falls back to the next carrier only before the first event;
+        a carrier that cannot stream is run whole and yields just the finished generation."""
+        attempts = _Attempts()
+        for route in routing.order(routing.candidates(job, spec, self.carriers), self.rng):
+            if not await self.health.admit(route.carrier):
+                continue
+            emitted = False
+            try:
+                async for event in self._route_events(job, route):
+                    if isinstance(event, PartialImage):
+                        emitted = True
+                        yield event
+                        continue
+                    kept = (
+                        job
+                        if job.response_format != "url"
+                        else replace(job, response_format="b64_json")
+                    )
+                    stored = await self._keep(kept, event)
+                    await self.health.succeeded(route.carrier)
+                    attempts.labels.append(f"{route.carrier}:200")
+                    yield self._finish(job, route, event, stored, attempts)
+                    return
+            except CarrierFailure as failure:
+                attempts.failed(route.carrier, failure)
+                await self._record(route.carrier, failure)
+                if emitted or failure.kind == "rejected":
+                    break
+        if not attempts.failures:
+            raise routing.all_cooling_down(spec, await self._soonest_recovery(spec))
+        error = routing.final_error(attempts.failures)
+        error.headers["x-imagegate-attempts"] = ",".join(attempts.labels)
+        raise error
+
+    async def _route_events(
+        self, job: ImageJob, route: Route
+    ) -> AsyncIterator[PartialImage | CarrierResult]:
+        carrier = self.carriers[route.carrier]
+        routed = job if route.rules is job.rules else replace(job, rules=route.rules)
+        if route.rules.stream:
+            async for event in carrier.stream(routed, route.upstream_model):
+                yield event
+            return
+        whole = replace(routed, stream=False, partial_images=None)
+        try:
+            async with asyncio.timeout(self.timeouts[route.carrier]):
+                result = await carrier.run(whole, route.upstream_model)
+        except TimeoutError:
+            raise CarrierFailure("timeout", f"carrier '{route.carrier}' timed out") from None
+        yield result  # outside the timeout: it must not fire while the consumer works
 
     async def _try_route(
         self, job: ImageJob, route: Route, ends: float, attempts: _Attempts

@@ -22,8 +22,8 @@ from app.errors import (
     UpstreamRejected,
     UpstreamTimeout,
 )
-from app.routing_config import RetryConfig
 from app.rules import FlexibleSizes, RuleSet
+from app.runtime_config import RetryConfig
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,8 +63,6 @@ def route_problem(job: ImageJob, rules: RuleSet) -> tuple[str, str] | None:
     for param, value, allowed in checks:
         if value is not None and value not in allowed:
             return param, f"{param} '{value}'"
-    if job.stream and not rules.stream:
-        return "stream", "streaming"
     if job.output_compression is not None and not rules.output_compression:
         return "output_compression", "output_compression"
     if not rules.n[0] <= job.n <= rules.n[1]:

@@ -9,17 +9,11 @@ import orjson
 from fastapi import APIRouter, Request
 from starlette.responses import FileResponse, Response
 
-from app.api import render
-from app.api.deps import (
-    CallerDep,
-    ServicesDep,
-    client_timeout,
-    idempotency_key,
-    public_base_url,
-)
+from app.api.delivery import respond
+from app.api.deps import CallerDep, ServicesDep
 from app.api.forms import read_json_object
 from app.domain import MEDIA_TYPES, ImageFormat
-from app.errors import NotFound, UnsupportedParameter
+from app.errors import NotFound
 from app.normalize import normalize
 
 router = APIRouter()
@@ -38,17 +32,7 @@ async def create_generation(request: Request, services: ServicesDep, caller: Cal
         rules=spec.rules,
         default_response_format=services.config.server.default_response_format,
     )
-    if job.stream:
-        raise UnsupportedParameter("Streaming is not enabled on this gateway yet.", param="stream")
-    generation, replayed = await services.executor.run(
-        job,
-        spec,
-        deadline=spec.deadline(job.quality, client_timeout(request)),
-        caller=caller,
-        idempotency_key=idempotency_key(request),
-    )
-    base_url = public_base_url(request, services.config)
-    return render.images_response(generation, base_url, replayed=replayed)
+    return await respond(request, services, caller, job, spec)
 
 
 @router.get("/v1/models")

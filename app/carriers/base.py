@@ -13,14 +13,14 @@ here, from status codes and exception types only (never from message text):
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
 import httpx
 
 from app.config import CarrierConfig
-from app.domain import CarrierResult, ImageJob
+from app.domain import CarrierResult, ImageJob, PartialImage
 
 FailureKind = Literal["rejected", "carrier", "rate_limited", "transient", "timeout"]
 
@@ -85,6 +85,12 @@ class Carrier(Protocol):
 
     async def run(self, job: ImageJob, upstream_model: str) -> CarrierResult:
         """Generate or edit (``job.operation``); raise :class:`CarrierFailure` on failure."""
+        ...
+
+    def stream(
+        self, job: ImageJob, upstream_model: str
+    ) -> AsyncIterator[PartialImage | CarrierResult]:
+        """Partial images as they form, then exactly one result (the completed image)."""
         ...
 
 

@@ -7,11 +7,13 @@ and the response echoes those resolved values, as OpenAI does.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 
 from app.carriers.base import CarrierTools
-from app.carriers.local_art import Canvas, draw, encode
+from app.carriers.local_art import Canvas, blur, draw, encode
 from app.config import CarrierConfig
-from app.domain import CarrierResult, ImageJob, UpstreamImage
+from app.domain import CarrierResult, ImageJob, PartialImage, UpstreamImage
+from app.images import encode_b64
 
 
 class LocalCarrier:
@@ -21,14 +23,36 @@ class LocalCarrier:
     async def run(self, job: ImageJob, upstream_model: str) -> CarrierResult:
         canvases = [canvas_for(job, index) for index in range(job.n)]
         images = await asyncio.to_thread(_render_all, canvases)
-        first = canvases[0]
-        return CarrierResult(
-            images=tuple(UpstreamImage(data=data) for data in images),
-            size=f"{first.width}x{first.height}",
-            quality=job.quality if job.quality not in (None, "auto") else "medium",
-            background="transparent" if first.transparent else "opaque",
-            output_format=first.output_format,
-        )
+        return _result(job, canvases[0], images)
+
+    async def stream(
+        self, job: ImageJob, upstream_model: str
+    ) -> AsyncIterator[PartialImage | CarrierResult]:
+        """Rougher versions of the picture first (one per requested partial), then the picture."""
+        canvas = canvas_for(job, 0)
+        levels = job.partial_images or 0
+        partials, final = await asyncio.to_thread(_render_progressive, canvas, levels)
+        echo = _result(job, canvas, [final])
+        for index, data in enumerate(partials):
+            yield PartialImage(
+                b64=encode_b64(data),
+                index=index,
+                size=echo.size,
+                quality=echo.quality,
+                background=echo.background,
+                output_format=echo.output_format,
+            )
+        yield echo
+
+
+def _result(job: ImageJob, canvas: Canvas, images: list[bytes]) -> CarrierResult:
+    return CarrierResult(
+        images=tuple(UpstreamImage(data=data) for data in images),
+        size=f"{canvas.width}x{canvas.height}",
+        quality=job.quality if job.quality not in (None, "auto") else "medium",
+        background="transparent" if canvas.transparent else "opaque",
+        output_format=canvas.output_format,
+    )
 
 
 def canvas_for(job: ImageJob, index: int) -> Canvas:
@@ -47,3 +71,10 @@ def canvas_for(job: ImageJob, index: int) -> Canvas:
 
 def _render_all(canvases: list[Canvas]) -> list[bytes]:
     return [encode(draw(c), c.output_format, c.compression) for c in canvases]
+
+
+def _render_progressive(canvas: Canvas, levels: int) -> tuple[list[bytes], bytes]:
+    picture = draw(canvas)
+    fmt, compression = canvas.output_format, canvas.compression
+    partials = [encode(blur(picture, level, levels), fmt, compression) for level in range(levels)]
+    return partials, encode(picture, fmt, compression)

@@ -9,6 +9,7 @@ upstream reply has the key masked out before it can reach a client or a log.
 from __future__ import annotations
 
 import logging
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -20,8 +21,10 @@ from app.carriers.base import (
     classify_exception,
     classify_status,
 )
+from app.carriers.openai_stream import stream_item
 from app.config import CarrierConfig
-from app.domain import CarrierResult, ImageJob, UpstreamImage
+from app.domain import CarrierResult, ImageJob, PartialImage, UpstreamImage
+from app.sse_decode import EventTooLarge, SSEDecoder
 
 log = logging.getLogger(__name__)
 _ECHOED = ("size", "quality", "background", "output_format")
@@ -38,26 +41,59 @@ class OpenAICarrier:
         self._timeout = httpx.Timeout(config.timeout, connect=config.connect_timeout)
 
     async def run(self, job: ImageJob, upstream_model: str) -> CarrierResult:
+        path, request = self._request(job, upstream_model)
+        return self._parse(await self._send(path, **request))
+
+    async def stream(
+        self, job: ImageJob, upstream_model: str
+    ) -> AsyncIterator[PartialImage | CarrierResult]:
+        path, request = self._request(job, upstream_model)
+        decoder = SSEDecoder()
+        try:
+            async with self._http.stream(
+                "POST", self._base_url + path, timeout=self._timeout, **request
+            ) as response:
+                if response.status_code >= 400:
+                    await response.aread()
+                    raise self._failure(response)
+                if "text/event-stream" not in response.headers.get("content-type", ""):
+                    await response.aread()  # an upstream that answered without streaming
+                    yield self._parse(response)
+                    return
+                async for chunk in response.aiter_bytes():
+                    for event in decoder.feed(chunk):
+                        item = stream_item(event, self.name, self._mask)
+                        if item is not None:
+                            yield item
+                        if isinstance(item, CarrierResult):
+                            return
+        except httpx.HTTPError as exc:
+            raise self._transport_failure(exc) from None
+        except EventTooLarge as exc:
+            raise CarrierFailure("transient", f"carrier '{self.name}': {exc}") from None
+        raise CarrierFailure("transient", f"carrier '{self.name}' ended the stream too early")
+
+    def _request(self, job: ImageJob, upstream_model: str) -> tuple[str, dict[str, Any]]:
+        """The path and httpx arguments for ``job``."""
         params = job.upstream_params()
         params["model"] = upstream_model
-        response = await self._send(
-            "/images/generations",
-            content=orjson.dumps(params),
-            headers={**self._headers, "content-type": "application/json"},
-        )
-        return self._parse(response)
+        headers = {**self._headers, "content-type": "application/json"}
+        return "/images/generations", {"content": orjson.dumps(params), "headers": headers}
 
     async def _send(self, path: str, **kwargs: Any) -> httpx.Response:
         try:
             response = await self._http.post(self._base_url + path, timeout=self._timeout, **kwargs)
         except httpx.HTTPError as exc:
-            kind = classify_exception(exc)
-            what = "did not answer in time" if kind == "timeout" else "could not be reached"
-            log.warning("carrier %s %s: %s", self.name, what, type(exc).__name__)
-            raise CarrierFailure(kind, f"carrier '{self.name}' {what}") from None
+            raise self._transport_failure(exc) from None
         if response.status_code >= 400:
             raise self._failure(response)
         return response
+
+    def _transport_failure(self, exc: httpx.HTTPError) -> CarrierFailure:
+        kind = classify_exception(exc)
+        what = "did not answer in time" if kind == "timeout" else "could not be reached"
+        log.warning("carrier %s %s: %s", self.name, what, type(exc).__name__)
+        return CarrierFailure(kind, f"carrier '{self.name}' {what}")
 
     def _failure(self, response: httpx.Response) -> CarrierFailure:
         status = response.status_code

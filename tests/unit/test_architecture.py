@@ -28,7 +28,7 @@ def module_name(path: Path) -> str:
 MODULES = {module_name(p): app_imports(p) for p in APP.rglob("*.py")}
 
 
-@pytest.mark.parametrize("leaf", ["app.errors", "app.context", "app.routing_config"])
+@pytest.mark.parametrize("leaf", ["app.errors", "app.context", "app.runtime_config"])
 def test_leaves_import_nothing_from_app(leaf: str) -> None:
     assert MODULES[leaf] == set()
 

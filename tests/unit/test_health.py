@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from app.health import InMemoryHealth
-from app.routing_config import CooldownConfig
+from app.runtime_config import CooldownConfig
 
 
 class Clock:

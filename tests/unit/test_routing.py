@@ -19,8 +19,8 @@ from app.errors import (
     UpstreamTimeout,
 )
 from app.routing import candidates, decide, final_error, order
-from app.routing_config import RetryConfig
 from app.rules import apply_overrides
+from app.runtime_config import RetryConfig
 from tests.unit.test_normalize import RULES, job
 
 GI2 = RULES["gpt-image-2"]
@@ -61,7 +61,6 @@ def test_capability_filtering_skips_carriers_that_cannot_serve() -> None:
     ("params", "overrides", "param"),
     [
         ({"background": "transparent"}, {"backgrounds": ["auto", "opaque"]}, "background"),
-        ({"stream": True}, {"stream": False}, "stream"),
         ({"size": "3840x2160"}, {"sizes": ["auto", "1024x1024"]}, "size"),
         ({"n": 4}, {"n": [1, 1]}, "n"),
         (
@@ -77,6 +76,12 @@ def test_no_capable_carrier_is_a_400_naming_the_parameter(
     with pytest.raises(UnsupportedParameter) as info:
         candidates(job("gpt-image-2", **params), spec(route("a", **overrides)), {"a"})
     assert info.value.param == param and "No carrier" in info.value.message
+
+
+def test_carriers_that_cannot_stream_still_serve_streaming_jobs() -> None:
+    # The gateway synthesizes the stream (keep-alives, then one completed event).
+    routes = candidates(job("gpt-image-2", stream=True), spec(route("a", stream=False)), {"a"})
+    assert [r.carrier for r in routes] == ["a"]
 
 
 def test_edit_capabilities() -> None:

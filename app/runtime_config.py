@@ -1,4 +1,5 @@
-"""Config schema for routing behaviour: retries and backoff, cooldown, idempotency."""
+"""Config schema for how requests run: retries and backoff, cooldown, idempotency, streaming
+keep-alives and async jobs."""
 
 from __future__ import annotations
 
@@ -37,3 +38,19 @@ class RoutingConfig(_Strict):
     cooldown: CooldownConfig = CooldownConfig()
     idempotency: IdempotencyConfig = IdempotencyConfig()
     seed: int | None = Field(None, description="fixed seed for weighted choice (tests)")
+
+
+class StreamingConfig(_Strict):
+    keepalive_interval: float = Field(5.0, gt=0, description="seconds between keep-alives")
+    first_event_wait: float = Field(
+        2.0, ge=0, description="hold headers this long so early failures are real HTTP errors"
+    )
+
+
+class JobsConfig(_Strict):
+    """Async jobs (``Prefer: respond-async``): where they are recorded and how many run."""
+
+    database: str = "data/jobs.sqlite3"
+    ttl: float = Field(86_400.0, gt=0, description="seconds a finished job can be fetched")
+    max_running: int = Field(4, ge=1)
+    max_queued: int = Field(100, ge=0)

@@ -1,0 +1,49 @@
+"""How a normalized job is answered: plain JSON, an event stream, or JSON with keep-alives.
+
+Shared by generations and edits, so both behave the same in every mode.
+"""
+
+from __future__ import annotations
+
+from fastapi import Request
+from starlette.responses import Response
+
+from app.api import render
+from app.api.deps import Services, client_timeout, idempotency_key, public_base_url
+from app.api.keepalive import with_keepalive
+from app.api.sse import stream_response
+from app.catalog import ModelSpec
+from app.domain import Caller, ImageJob
+
+KEEPALIVE_HEADER = "x-imagegate-keepalive"
+
+
+async def respond(
+    request: Request, services: Services, caller: Caller, job: ImageJob, spec: ModelSpec
+) -> Response:
+    deadline = spec.deadline(job.quality, client_timeout(request))
+    base_url = public_base_url(request, services.config)
+    streaming = services.config.streaming
+    if job.stream:
+        queue = services.executor.stream(job, spec, deadline)
+        return await stream_response(
+            queue,
+            job,
+            base_url,
+            keepalive=streaming.keepalive_interval,
+            first_event_wait=streaming.first_event_wait,
+        )
+
+    async def answer() -> Response:
+        generation, replayed = await services.executor.run(
+            job, spec, deadline=deadline, caller=caller, idempotency_key=idempotency_key(request)
+        )
+        return render.images_response(generation, base_url, replayed=replayed)
+
+    if spec.keepalive_json or _wants_keepalive(request):
+        return await with_keepalive(answer(), streaming.keepalive_interval)
+    return await answer()
+
+
+def _wants_keepalive(request: Request) -> bool:
+    return request.headers.get(KEEPALIVE_HEADER, "").strip().lower() in ("1", "true", "json")
