@@ -6,6 +6,7 @@ import logging
 import random
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 import httpx
 from fastapi import FastAPI
@@ -20,6 +21,7 @@ from app.config import GatewayConfig, load_config
 from app.execution import Executor
 from app.health import InMemoryHealth
 from app.idempotency import IdempotencyStore
+from app.jobs import JobRunner, JobStore
 from app.pipeline import Pipeline
 from app.rehost import Rehoster
 from app.settings import Settings, environment
@@ -29,7 +31,9 @@ from app.tasks import TaskRegistry
 log = logging.getLogger(__name__)
 
 
-def build_services(config: GatewayConfig, http: httpx.AsyncClient, tasks: TaskRegistry) -> Services:
+def build_services(
+    config: GatewayConfig, http: httpx.AsyncClient, tasks: TaskRegistry, jobs: JobStore
+) -> Services:
     tools = CarrierTools(http=http)
     carriers: dict[str, Carrier] = {}
     for carrier in config.carriers:
@@ -56,6 +60,7 @@ def build_services(config: GatewayConfig, http: httpx.AsyncClient, tasks: TaskRe
         executor=Executor(pipeline, tasks, idempotency, storage),
         health=health,
         enabled=frozenset(carriers),
+        jobs=JobRunner(jobs, tasks, config.jobs),
         storage=storage,
         keys=tuple(key.get_secret_value().encode() for key in config.auth.keys),
     )
@@ -66,9 +71,13 @@ def create_app(config: GatewayConfig) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[State]:
         limits = httpx.Limits(max_connections=1000, max_keepalive_connections=200)
         tasks = TaskRegistry()
+        jobs = JobStore(Path(config.jobs.database))
         async with httpx.AsyncClient(limits=limits, follow_redirects=False) as http:
-            yield {"services": build_services(config, http, tasks)}
+            services = build_services(config, http, tasks, jobs)
+            await services.jobs.recover()
+            yield {"services": services}
             await tasks.drain(config.server.shutdown_grace)
+        jobs.close()
 
     app = FastAPI(
         title="Imagegate",

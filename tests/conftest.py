@@ -39,6 +39,7 @@ def base_config(tmp_path: Path) -> dict[str, Any]:
         "server": {"default_model": "gpt-image-2"},
         "routing": {"retry": {"backoff_base": 0.001, "backoff_max": 0.01, "max_retry_after": 1}, "seed": 7},
         "storage": {"directory": str(tmp_path / "images")},
+        "jobs": {"database": str(tmp_path / "jobs.sqlite3")},
         "carriers": [
             {"name": "up", "kind": "openai", "base_url": UPSTREAM, "api_key": UPSTREAM_KEY, "timeout": 5},
             {"name": "local", "kind": "local"},

@@ -1,10 +1,12 @@
-"""How a normalized job is answered: plain JSON, an event stream, or JSON with keep-alives.
+"""How a normalized job is answered: plain JSON, an event stream, JSON with keep-alives, or
+an async job (``Prefer: respond-async``: 202 now, the result at a status URL later).
 
 Shared by generations and edits, so both behave the same in every mode.
 """
 
 from __future__ import annotations
 
+import orjson
 from fastapi import Request
 from starlette.responses import Response
 
@@ -14,6 +16,7 @@ from app.api.keepalive import with_keepalive
 from app.api.sse import stream_response
 from app.catalog import ModelSpec
 from app.domain import Caller, ImageJob
+from app.errors import InvalidRequest
 
 KEEPALIVE_HEADER = "x-imagegate-keepalive"
 
@@ -24,6 +27,12 @@ async def respond(
     deadline = spec.deadline(job.quality, client_timeout(request))
     base_url = public_base_url(request, services.config)
     streaming = services.config.streaming
+    if _wants_async(request):
+        if job.stream:
+            raise InvalidRequest(
+                "stream=true cannot be combined with 'Prefer: respond-async'.", param="stream"
+            )
+        return await _submit_job(services, caller, job, spec, base_url)
     if job.stream:
         queue = services.executor.stream(job, spec, deadline)
         return await stream_response(
@@ -43,6 +52,25 @@ async def respond(
     if spec.keepalive_json or _wants_keepalive(request):
         return await with_keepalive(answer(), streaming.keepalive_interval)
     return await answer()
+
+
+async def _submit_job(
+    services: Services, caller: Caller, job: ImageJob, spec: ModelSpec, base_url: str
+) -> Response:
+    async def work() -> bytes:  # nobody waits on the connection: only the model's deadline
+        generation, _ = await services.executor.run(
+            job, spec, deadline=spec.deadline(job.quality, None), caller=caller,
+            idempotency_key=None,
+        )  # fmt: skip
+        return orjson.dumps(render.images_body(generation, base_url))
+
+    record = await services.jobs.submit(caller.id, work)
+    return render.job_accepted(record, base_url)
+
+
+def _wants_async(request: Request) -> bool:
+    prefer = request.headers.get("prefer", "").lower()
+    return "respond-async" in (part.strip() for part in prefer.split(","))
 
 
 def _wants_keepalive(request: Request) -> bool:

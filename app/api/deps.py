@@ -17,6 +17,7 @@ from app.domain import Caller
 from app.errors import AuthenticationFailed, InvalidRequest
 from app.execution import Executor
 from app.health import HealthBook
+from app.jobs import JobRunner
 from app.storage import Storage
 
 _KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
@@ -30,6 +31,7 @@ class Services:
     executor: Executor
     health: HealthBook
     enabled: frozenset[str]
+    jobs: JobRunner
     storage: Storage
     keys: tuple[bytes, ...]
 

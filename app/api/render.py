@@ -9,6 +9,7 @@ import orjson
 from starlette.responses import Response
 
 from app.domain import Generation
+from app.jobs import JobRecord
 
 _UNSAFE = re.compile(r"[^\x20-\x7e]")
 
@@ -60,3 +61,31 @@ def gateway_headers(generation: Generation) -> dict[str, str]:
 def header_value(text: str, limit: int = 2000) -> str:
     """Printable ASCII only (no header injection, no encoding surprises), bounded in length."""
     return _UNSAFE.sub("?", text)[:limit]
+
+
+def job_accepted(record: JobRecord, base_url: str) -> Response:
+    status_url = f"{base_url}/v1/images/jobs/{record.id}"
+    body = {**_job_fields(record), "status_url": status_url}
+    headers = {"location": status_url, "preference-applied": "respond-async"}
+    return Response(orjson.dumps(body), status_code=202, media_type="application/json",
+                    headers=headers)  # fmt: skip
+
+
+def job_status(record: JobRecord) -> Response:
+    """The job, with the stored response (or error) spliced in without re-parsing it."""
+    head = orjson.dumps(_job_fields(record))[:-1]
+    if record.result is not None:
+        head += b',"result":' + record.result
+    if record.error is not None:
+        head += b',"error":' + record.error
+    return Response(head + b"}", media_type="application/json")
+
+
+def _job_fields(record: JobRecord) -> dict[str, Any]:
+    return {
+        "id": record.id,
+        "object": "image.job",
+        "status": record.status,
+        "created_at": int(record.created_at),
+        "completed_at": int(record.completed_at) if record.completed_at else None,
+    }

@@ -9,6 +9,7 @@ import orjson
 from fastapi import APIRouter, Request
 from starlette.responses import FileResponse, Response
 
+from app.api import render
 from app.api.delivery import respond
 from app.api.deps import CallerDep, ServicesDep
 from app.api.forms import read_json_object
@@ -33,6 +34,14 @@ async def create_generation(request: Request, services: ServicesDep, caller: Cal
         default_response_format=services.config.server.default_response_format,
     )
     return await respond(request, services, caller, job, spec)
+
+
+@router.get("/v1/images/jobs/{job_id}")
+async def get_job(job_id: str, services: ServicesDep, caller: CallerDep) -> Response:
+    record = await services.jobs.get(job_id, caller.id)
+    if record is None:
+        raise NotFound(f"No image job '{job_id[:100]}' (it may have expired).", param="job_id")
+    return render.job_status(record)
 
 
 @router.get("/v1/models")

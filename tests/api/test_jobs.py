@@ -1,0 +1,207 @@
+"""Async jobs: 202 with a status URL, lifecycle, scoping, expiry, restart, bounded concurrency."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import respx
+
+from app.jobs import JobStore
+from tests.conftest import UPSTREAM, MakeConfig, png_bytes, serve_in_process
+
+GENERATIONS = f"{UPSTREAM}/images/generations"
+PNG = png_bytes((8, 8))
+OK = httpx.Response(
+    200, json={"created": 1, "data": [{"b64_json": base64.b64encode(PNG).decode()}]}
+)
+ASYNC = {"prefer": "respond-async"}
+
+
+def keyed(**jobs: Any):
+    def edit(data: dict) -> None:
+        data["auth"] = {"keys": ["gk-1", "gk-2"]}
+        data["jobs"].update(jobs)
+
+    return edit
+
+
+def as_key(key: str) -> dict[str, str]:
+    return {"authorization": f"Bearer {key}"}
+
+
+async def poll(client: httpx.AsyncClient, url: str, key: str, until: set[str]) -> dict[str, Any]:
+    for _ in range(200):
+        body: dict[str, Any] = (await client.get(url, headers=as_key(key))).json()
+        if body.get("status") in until:
+            return body
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"job never reached {until}: {body}")
+
+
+async def test_lifecycle_and_scoping(make_config: MakeConfig, upstream: respx.MockRouter) -> None:
+    async def slow(request: httpx.Request) -> httpx.Response:
+        await asyncio.sleep(0.2)
+        return OK
+
+    upstream.post(GENERATIONS).mock(side_effect=slow)
+    async with serve_in_process(make_config(keyed())) as client:
+        accepted = await client.post(
+            "/v1/images/generations", json={"prompt": "x"}, headers={**ASYNC, **as_key("gk-1")}
+        )
+        assert accepted.status_code == 202
+        job = accepted.json()
+        assert (
+            job["status"] == "queued"
+            and job["object"] == "image.job"
+            and job["id"].startswith("imgjob_")
+        )
+        assert (
+            accepted.headers["location"]
+            == job["status_url"]
+            == f"http://gateway.test/v1/images/jobs/{job['id']}"
+        )
+        assert accepted.headers["preference-applied"] == "respond-async"
+        path = job["status_url"].removeprefix("http://gateway.test")
+        running = await poll(client, path, "gk-1", {"running"})
+        assert running["completed_at"] is None
+        done = await poll(client, path, "gk-1", {"succeeded"})
+        other = await client.get(path, headers=as_key("gk-2"))
+        image = await client.get(done["result"]["data"][0]["url"])
+    assert done["result"]["created"] and done["completed_at"] >= done["created_at"]
+    assert image.content == PNG
+    assert other.status_code == 404 and other.json()["error"]["code"] == "not_found"
+
+
+async def test_failed_jobs_carry_the_error(
+    make_config: MakeConfig, upstream: respx.MockRouter
+) -> None:
+    upstream.post(GENERATIONS).mock(
+        return_value=httpx.Response(
+            400,
+            json={
+                "error": {
+                    "message": "refused",
+                    "type": "image_generation_user_error",
+                    "code": "moderation_blocked",
+                }
+            },
+        )
+    )
+    async with serve_in_process(make_config(keyed())) as client:
+        job = (
+            await client.post(
+                "/v1/images/generations", json={"prompt": "x"}, headers={**ASYNC, **as_key("gk-1")}
+            )
+        ).json()
+        failed = await poll(client, f"/v1/images/jobs/{job['id']}", "gk-1", {"failed"})
+    assert failed["error"] == {
+        "message": "refused",
+        "type": "image_generation_user_error",
+        "param": None,
+        "code": "moderation_blocked",
+    }
+    assert "result" not in failed
+
+
+async def test_bad_input_is_refused_before_a_job_exists(
+    make_config: MakeConfig, upstream: respx.MockRouter
+) -> None:
+    async with serve_in_process(make_config(keyed())) as client:
+        bad = await client.post(
+            "/v1/images/generations",
+            json={"prompt": "x", "n": 0},
+            headers={**ASYNC, **as_key("gk-1")},
+        )
+        both = await client.post(
+            "/v1/images/generations",
+            json={"prompt": "x", "stream": True},
+            headers={**ASYNC, **as_key("gk-1")},
+        )
+    assert (
+        bad.status_code == 400
+        and both.status_code == 400
+        and both.json()["error"]["param"] == "stream"
+    )
+
+
+async def test_jobs_expire(make_config: MakeConfig, upstream: respx.MockRouter) -> None:
+    upstream.post(GENERATIONS).mock(return_value=OK)
+    async with serve_in_process(make_config(keyed(ttl=0.3))) as client:
+        job = (
+            await client.post(
+                "/v1/images/generations", json={"prompt": "x"}, headers={**ASYNC, **as_key("gk-1")}
+            )
+        ).json()
+        await poll(client, f"/v1/images/jobs/{job['id']}", "gk-1", {"succeeded"})
+        await asyncio.sleep(0.4)
+        gone = await client.get(f"/v1/images/jobs/{job['id']}", headers=as_key("gk-1"))
+    assert gone.status_code == 404
+
+
+async def test_bounded_concurrency_and_queue_limit(
+    make_config: MakeConfig, upstream: respx.MockRouter
+) -> None:
+    release = asyncio.Event()
+    started: list[httpx.Request] = []
+
+    async def held(request: httpx.Request) -> httpx.Response:
+        started.append(request)
+        await release.wait()
+        return OK
+
+    route = upstream.post(GENERATIONS).mock(side_effect=held)
+    async with serve_in_process(make_config(keyed(max_running=1, max_queued=1))) as client:
+
+        def post() -> Any:
+            return client.post(
+                "/v1/images/generations", json={"prompt": "x"}, headers={**ASYNC, **as_key("gk-1")}
+            )
+
+        first, second = (await post()).json(), (await post()).json()
+        await poll(client, f"/v1/images/jobs/{first['id']}", "gk-1", {"running"})
+        await asyncio.sleep(0.05)
+        waiting = (
+            await client.get(f"/v1/images/jobs/{second['id']}", headers=as_key("gk-1"))
+        ).json()
+        full = await post()
+        assert len(started) == 1 and waiting["status"] == "queued"
+        assert full.status_code == 429 and full.json()["error"]["code"] == "too_many_jobs"
+        release.set()
+        await poll(client, f"/v1/images/jobs/{second['id']}", "gk-1", {"succeeded"})
+    assert route.call_count == 2
+
+
+async def test_a_restart_reports_unfinished_jobs_as_failed(
+    make_config: MakeConfig, upstream: respx.MockRouter, tmp_path: Path
+) -> None:
+    config = make_config(keyed())
+    store = JobStore(Path(config.jobs.database))
+    caller_id = "key_" + hashlib.sha256(b"gk-1").hexdigest()[:16]  # how app.api.deps names callers
+    store.create("imgjob_left-running", caller_id, time.time(), 3600)
+    store.update("imgjob_left-running", "running")
+    store.close()
+    async with serve_in_process(config) as client:
+        body = (
+            await client.get("/v1/images/jobs/imgjob_left-running", headers=as_key("gk-1"))
+        ).json()
+    assert body["status"] == "failed"
+    assert body["error"]["code"] == "job_interrupted" and "restarted" in body["error"]["message"]
+
+
+@pytest.mark.parametrize("prefer", ["respond-async", "wait=10, respond-async", "RESPOND-ASYNC"])
+async def test_prefer_header_forms(
+    make_config: MakeConfig, upstream: respx.MockRouter, prefer: str
+) -> None:
+    upstream.post(GENERATIONS).mock(return_value=OK)
+    async with serve_in_process(make_config()) as client:
+        response = await client.post(
+            "/v1/images/generations", json={"prompt": "x"}, headers={"prefer": prefer}
+        )
+    assert response.status_code == 202
