@@ -4,6 +4,8 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 # Re-install whenever pyproject.toml changes.
 STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
+# Python trees to lint and type-check; bench/ joins when it exists.
+PY_DIRS := app tests $(wildcard bench)
 
 .PHONY: run test lint typecheck unit check-config clean
 
@@ -20,11 +22,11 @@ check-config: $(STAMP)
 	$(BIN)/imagegate check-config
 
 lint: $(STAMP)
-	$(BIN)/ruff check app tests bench
-	$(BIN)/ruff format --check app tests bench
+	$(BIN)/ruff check $(PY_DIRS)
+	$(BIN)/ruff format --check $(PY_DIRS)
 
 typecheck: $(STAMP)
-	$(BIN)/mypy
+	$(BIN)/mypy $(PY_DIRS)
 
 unit: $(STAMP)
 	$(BIN)/pytest -q
