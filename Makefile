@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 # Python trees to lint and type-check; bench/ joins when it exists.
 PY_DIRS := app tests $(wildcard bench)
 
-.PHONY: run test lint typecheck unit check-config clean
+.PHONY: run test lint typecheck unit check-config docker-test clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -32,7 +32,11 @@ typecheck: $(STAMP)
 unit: $(STAMP)
 	$(BIN)/pytest -q
 
-test: lint typecheck unit  ## the whole suite: ruff + mypy + pytest
+test: lint typecheck unit  ## the whole suite: ruff + hadolint + mypy + pytest
+
+# Needs podman, buildah and podman-compose: run ../shared/tools/container-env.sh as root once.
+docker-test: $(STAMP)  ## build the image with podman, run it and the compose stack, drive them
+	$(BIN)/python -m tests.docker
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache data
