@@ -131,24 +131,7 @@ def drains_on_sigterm(ctx: Run) -> None:
         "OPENAI_API_KEY=sk-docker-test-not-a-key",
         f"OPENAI_BASE_URL=http://127.0.0.1:{UPSTREAM_PORT}/v1",
     )
-    upstream = ctx.root / "tests" / "docker" / "slow_upstream.py"
-    run(["podman", "cp", str(upstream), f"{name}:/tmp/slow_upstream.py"], timeout=30)
-    run(
-        [
-            "podman",
-            "exec",
-            "-d",
-            name,
-            "python",
-            "/tmp/slow_upstream.py",
-            str(UPSTREAM_PORT),
-            str(UPSTREAM_DELAY),
-            UPSTREAM_MARKER,
-        ],
-        timeout=30,
-    )
-    probe = f"import socket; socket.create_connection(('127.0.0.1', {UPSTREAM_PORT}), 1)"
-    _poll(["podman", "exec", name, "python", "-c", probe], "slow upstream listening", 15)
+    _start_slow_upstream(ctx, name)
     with ThreadPoolExecutor(max_workers=1) as pool:
         began = time.monotonic()
         pending = pool.submit(generate, base, "unused", "1024x1024")
@@ -248,6 +231,16 @@ def _compose_up_and_generate(ctx: Run, compose: Compose, port: int) -> tuple[str
         "compose stack generates and serves an image", size == (1536, 1024), f"{carrier}, {url}"
     )
     return url, data
+
+
+def _start_slow_upstream(ctx: Run, container: str) -> None:
+    """tests/docker/slow_upstream.py inside the container: copied in, never in the image."""
+    script = ctx.root / "tests" / "docker" / "slow_upstream.py"
+    run(["podman", "cp", str(script), f"{container}:/tmp/slow_upstream.py"], timeout=30)
+    serve = [str(UPSTREAM_PORT), str(UPSTREAM_DELAY), UPSTREAM_MARKER]
+    run(["podman", "exec", "-d", container, "python", "/tmp/slow_upstream.py", *serve], timeout=30)
+    probe = f"import socket; socket.create_connection(('127.0.0.1', {UPSTREAM_PORT}), 1)"
+    _poll(["podman", "exec", container, "python", "-c", probe], "slow upstream listening", 15)
 
 
 def _poll(command: list[str], what: str, timeout: float) -> None:
