@@ -4,8 +4,10 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 # Re-install whenever pyproject.toml changes.
 STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
+# Python trees to lint and type-check; bench/ joins when it exists.
+PY_DIRS := app tests $(wildcard bench)
 
-.PHONY: run test lint typecheck unit check-config clean
+.PHONY: run test lint typecheck unit check-config docker-test clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -20,16 +22,21 @@ check-config: $(STAMP)
 	$(BIN)/imagegate check-config
 
 lint: $(STAMP)
-	$(BIN)/ruff check app tests bench
-	$(BIN)/ruff format --check app tests bench
+	$(BIN)/ruff check $(PY_DIRS)
+	$(BIN)/ruff format --check $(PY_DIRS)
+	$(BIN)/hadolint Dockerfile
 
 typecheck: $(STAMP)
-	$(BIN)/mypy
+	$(BIN)/mypy $(PY_DIRS)
 
 unit: $(STAMP)
 	$(BIN)/pytest -q
 
-test: lint typecheck unit  ## the whole suite: ruff + mypy + pytest
+test: lint typecheck unit  ## the whole suite: ruff + hadolint + mypy + pytest
+
+# Needs podman, buildah and podman-compose: run ../shared/tools/container-env.sh as root once.
+docker-test: $(STAMP)  ## build the image with podman, run it and the compose stack, drive them
+	$(BIN)/python -m tests.docker
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache data
