@@ -18,7 +18,7 @@ from app import pricing, routing
 from app.carriers.base import Carrier, CarrierFailure
 from app.catalog import ModelSpec, Route
 from app.domain import CarrierResult, Generation, ImageJob, PartialImage, StoredImage
-from app.errors import StorageFailed
+from app.errors import GatewayError, StorageFailed
 from app.health import HealthBook
 from app.rehost import NotAnImage, Rehoster
 from app.runtime_config import RetryConfig
@@ -51,21 +51,15 @@ class Pipeline:
     async def run(self, job: ImageJob, spec: ModelSpec, deadline: float) -> Generation:
         ends = self.clock() + deadline
         attempts = _Attempts()
-        skipped = 0
         for route in routing.order(routing.candidates(job, spec, self.carriers), self.rng):
             if not await self.health.admit(route.carrier):
-                skipped += 1
                 continue
             outcome = await self._try_route(job, route, ends, attempts)
             if isinstance(outcome, Generation):
                 return outcome
             if outcome == "stop":
                 break
-        if not attempts.failures:
-            raise routing.all_cooling_down(spec, await self._soonest_recovery(spec))
-        error = routing.final_error(attempts.failures)
-        error.headers["x-imagegate-attempts"] = ",".join(attempts.labels)
-        raise error
+        raise await self._give_up(spec, attempts)
 
     async def stream(
         self, job: ImageJob, spec: ModelSpec
@@ -84,12 +78,9 @@ class Pipeline:
                         emitted = True
                         yield event
                         continue
-                    kept = (
-                        job
-                        if job.response_format != "url"
-                        else replace(job, response_format="b64_json")
-                    )
-                    stored = await self._keep(kept, event)
+                    # The completed event carries base64 even when the client wants a URL.
+                    as_b64 = "b64_json" if job.response_format == "url" else job.response_format
+                    stored = await self._keep(replace(job, response_format=as_b64), event)
                     await self.health.succeeded(route.carrier)
                     attempts.labels.append(f"{route.carrier}:200")
                     yield self._finish(job, route, event, stored, attempts)
@@ -99,11 +90,7 @@ class Pipeline:
                 await self._record(route.carrier, failure)
                 if emitted or failure.kind == "rejected":
                     break
-        if not attempts.failures:
-            raise routing.all_cooling_down(spec, await self._soonest_recovery(spec))
-        error = routing.final_error(attempts.failures)
-        error.headers["x-imagegate-attempts"] = ",".join(attempts.labels)
-        raise error
+        raise await self._give_up(spec, attempts)
 
     async def _route_events(
         self, job: ImageJob, route: Route
@@ -154,6 +141,14 @@ class Pipeline:
                 return "next" if decision.action == "retry" else decision.action
             retries += 1
             await self.sleep(decision.delay)
+
+    async def _give_up(self, spec: ModelSpec, attempts: _Attempts) -> GatewayError:
+        """The error once no route is left: all cooling down, or the most meaningful failure."""
+        if not attempts.failures:
+            return routing.all_cooling_down(spec, await self._soonest_recovery(spec))
+        error = routing.final_error(attempts.failures)
+        error.headers["x-imagegate-attempts"] = ",".join(attempts.labels)
+        return error
 
     async def _record(self, carrier: str, failure: CarrierFailure) -> None:
         long_wait = (
