@@ -9,6 +9,7 @@ upstream reply has the key masked out before it can reach a client or a log.
 from __future__ import annotations
 
 import logging
+from contextlib import ExitStack
 from typing import Any
 
 import httpx
@@ -20,6 +21,7 @@ from app.carriers.base import (
     classify_exception,
     classify_status,
 )
+from app.carriers.openai_edit import edit_fields, edit_files
 from app.config import CarrierConfig
 from app.domain import CarrierResult, ImageJob, UpstreamImage
 
@@ -35,9 +37,13 @@ class OpenAICarrier:
         self._base_url = config.base_url
         self._secret = config.api_key.get_secret_value() if config.api_key else ""
         self._headers = {**config.headers, "authorization": f"Bearer {self._secret}"}
+        # httpx sets the multipart Content-Type (with its boundary) only if none is given.
+        self._edit_headers = {k: v for k, v in self._headers.items() if k.lower() != "content-type"}
         self._timeout = httpx.Timeout(config.timeout, connect=config.connect_timeout)
 
     async def run(self, job: ImageJob, upstream_model: str) -> CarrierResult:
+        if job.operation == "edit":
+            return await self._edit(job, upstream_model)
         params = job.upstream_params()
         params["model"] = upstream_model
         response = await self._send(
@@ -45,6 +51,16 @@ class OpenAICarrier:
             content=orjson.dumps(params),
             headers={**self._headers, "content-type": "application/json"},
         )
+        return self._parse(response)
+
+    async def _edit(self, job: ImageJob, upstream_model: str) -> CarrierResult:
+        with ExitStack() as files:
+            response = await self._send(
+                "/images/edits",
+                data=edit_fields(job, upstream_model),
+                files=edit_files(job, files),
+                headers=self._edit_headers,
+            )
         return self._parse(response)
 
     async def _send(self, path: str, **kwargs: Any) -> httpx.Response:
