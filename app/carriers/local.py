@@ -1,7 +1,8 @@
 """Carrier ``local``: renders real images offline with Pillow, honouring the same rule sets.
 
 ``auto`` resolves to the rule set's default size, ``medium`` quality and an opaque background,
-and the response echoes those resolved values, as OpenAI does.
+and the response echoes those resolved values, as OpenAI does. Edits start from the first input
+image (see ``local_edit``), so offline users see edits work.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import asyncio
 
 from app.carriers.base import CarrierTools
 from app.carriers.local_art import Canvas, draw, encode
+from app.carriers.local_edit import compose, prepare
 from app.config import CarrierConfig
 from app.domain import CarrierResult, ImageJob, UpstreamImage
 
@@ -20,7 +22,8 @@ class LocalCarrier:
 
     async def run(self, job: ImageJob, upstream_model: str) -> CarrierResult:
         canvases = [canvas_for(job, index) for index in range(job.n)]
-        images = await asyncio.to_thread(_render_all, canvases)
+        render = _render_edits if job.operation == "edit" else _render_all
+        images = await asyncio.to_thread(render, job, canvases)
         first = canvases[0]
         return CarrierResult(
             images=tuple(UpstreamImage(data=data) for data in images),
@@ -45,5 +48,11 @@ def canvas_for(job: ImageJob, index: int) -> Canvas:
     )
 
 
-def _render_all(canvases: list[Canvas]) -> list[bytes]:
+def _render_all(job: ImageJob, canvases: list[Canvas]) -> list[bytes]:
     return [encode(draw(c), c.output_format, c.compression) for c in canvases]
+
+
+def _render_edits(job: ImageJob, canvases: list[Canvas]) -> list[bytes]:
+    first = canvases[0]
+    inputs = prepare(job.images, job.mask, first.width, first.height)
+    return [encode(compose(c, inputs), c.output_format, c.compression) for c in canvases]
