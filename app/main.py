@@ -16,6 +16,8 @@ from app.api.middleware import RequestContext
 from app.carriers import KINDS, REQUIRED_FIELDS, Carrier, CarrierTools
 from app.catalog import build_catalog
 from app.config import GatewayConfig, load_config
+from app.fetch import Resolver, SafeFetcher
+from app.inputs import InputLoader
 from app.pipeline import Pipeline
 from app.rehost import Rehoster
 from app.settings import Settings, environment
@@ -24,7 +26,9 @@ from app.storage import make_storage
 log = logging.getLogger(__name__)
 
 
-def build_services(config: GatewayConfig, http: httpx.AsyncClient) -> Services:
+def build_services(
+    config: GatewayConfig, http: httpx.AsyncClient, resolver: Resolver | None = None
+) -> Services:
     tools = CarrierTools(http=http)
     carriers: dict[str, Carrier] = {}
     for carrier in config.carriers:
@@ -38,16 +42,19 @@ def build_services(config: GatewayConfig, http: httpx.AsyncClient) -> Services:
         catalog=build_catalog(config),
         pipeline=Pipeline(carriers, Rehoster(storage, http, config.storage)),
         storage=storage,
+        inputs=InputLoader(config, SafeFetcher(config.fetch, resolver)),
         keys=tuple(key.get_secret_value().encode() for key in config.auth.keys),
     )
 
 
-def create_app(config: GatewayConfig) -> FastAPI:
+def create_app(config: GatewayConfig, *, resolver: Resolver | None = None) -> FastAPI:
+    """The app; ``resolver`` replaces DNS for fetching image URLs (tests)."""
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[State]:
         limits = httpx.Limits(max_connections=1000, max_keepalive_connections=200)
         async with httpx.AsyncClient(limits=limits, follow_redirects=False) as http:
-            yield {"services": build_services(config, http)}
+            yield {"services": build_services(config, http, resolver)}
 
     app = FastAPI(
         title="Imagegate",

@@ -19,6 +19,7 @@ from PIL import Image
 from app.carriers import REQUIRED_FIELDS
 from app.config import GatewayConfig, load_config
 from app.domain import ImageFormat, InputImage, InputOrigin
+from app.fetch import Resolver
 from app.main import create_app
 from app.spool import MemoryBlob
 
@@ -107,9 +108,11 @@ def make_config(tmp_path: Path) -> MakeConfig:
 
 
 @asynccontextmanager
-async def serve_in_process(config: GatewayConfig) -> AsyncIterator[httpx.AsyncClient]:
+async def serve_in_process(
+    config: GatewayConfig, resolver: Resolver | None = None
+) -> AsyncIterator[httpx.AsyncClient]:
     """The app with its lifespan running, behind an in-process httpx client."""
-    app = create_app(config)
+    app = create_app(config, resolver=resolver)
     async with app.router.lifespan_context(app) as state:
 
         async def with_state(scope: Any, receive: Any, send: Any) -> None:

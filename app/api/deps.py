@@ -15,6 +15,7 @@ from app.catalog import Catalog
 from app.config import GatewayConfig
 from app.domain import Caller
 from app.errors import AuthenticationFailed
+from app.inputs import InputLoader
 from app.pipeline import Pipeline
 from app.storage import Storage
 
@@ -27,6 +28,7 @@ class Services:
     catalog: Catalog
     pipeline: Pipeline
     storage: Storage
+    inputs: InputLoader
     keys: tuple[bytes, ...]
 
 

@@ -9,9 +9,10 @@ from fastapi import APIRouter, Request
 from starlette.responses import FileResponse, Response
 
 from app.api import render
-from app.api.deps import CallerDep, ServicesDep, public_base_url
-from app.api.forms import read_json_object
-from app.domain import MEDIA_TYPES, ImageFormat
+from app.api.deps import CallerDep, Services, ServicesDep, public_base_url
+from app.api.forms import read_edit_request, read_json_object
+from app.catalog import ModelSpec
+from app.domain import MEDIA_TYPES, ImageFormat, ImageJob
 from app.errors import NotFound, UnsupportedParameter
 from app.normalize import normalize
 
@@ -31,6 +32,30 @@ async def create_generation(request: Request, services: ServicesDep, _: CallerDe
         rules=spec.rules,
         default_response_format=services.config.server.default_response_format,
     )
+    return await _run(job, spec, request, services)
+
+
+@router.post("/v1/images/edits")
+@router.post("/v1/openai/images/edits")
+async def create_edit(request: Request, services: ServicesDep, _: CallerDep) -> Response:
+    inputs = services.inputs
+    with inputs.spool() as spool:
+        edit = await read_edit_request(request, spool, inputs.limits)
+        spec = services.catalog.resolve(edit.params.get("model"))
+        images, mask = await inputs.load(edit, spec.rules, spec.name, spool)
+        job = normalize(
+            edit.params,
+            operation="edit",
+            model=spec.name,
+            rules=spec.rules,
+            default_response_format=services.config.server.default_response_format,
+            images=images,
+            mask=mask,
+        )
+        return await _run(job, spec, request, services)
+
+
+async def _run(job: ImageJob, spec: ModelSpec, request: Request, services: Services) -> Response:
     if job.stream:
         raise UnsupportedParameter("Streaming is not enabled on this gateway yet.", param="stream")
     generation = await services.pipeline.run(job, spec)
