@@ -12,22 +12,23 @@ from typing import Any
 import orjson
 from fastapi import Request
 
-from app.api.multipart import read_multipart
-from app.errors import InvalidRequest, InvalidType, PayloadTooLarge, UnsupportedParameter
+from app.api.multipart import read_multipart, too_large
+from app.errors import InvalidRequest, InvalidType, UnsupportedParameter
 from app.inputs import EditRequest, Reference, UploadLimits
 from app.spool import Spool
 
 
-async def read_body(request: Request, limit: int) -> bytes:
+async def read_body(request: Request, limit: int) -> bytearray:
+    """The whole body (not copied again: orjson parses a bytearray), at most ``limit`` bytes."""
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > limit:
-        raise _too_large(limit)
+        raise too_large(limit)
     body = bytearray()
     async for chunk in request.stream():
         body += chunk
         if len(body) > limit:
-            raise _too_large(limit)
-    return bytes(body)
+            raise too_large(limit)
+    return body
 
 
 async def read_json_object(request: Request, limit: int) -> dict[str, Any]:
@@ -54,12 +55,6 @@ async def read_json_object(request: Request, limit: int) -> dict[str, Any]:
             code="invalid_json",
         )
     return data
-
-
-def _too_large(limit: int) -> PayloadTooLarge:
-    return PayloadTooLarge(
-        f"The request body is larger than this gateway's limit of {limit:,} bytes."
-    )
 
 
 async def read_edit_request(request: Request, spool: Spool, limits: UploadLimits) -> EditRequest:

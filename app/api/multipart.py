@@ -117,9 +117,9 @@ class _Collector:
     def _start_text(self, part: _Part) -> None:
         base = part.name.partition("[")[0]
         if base in ("image", "mask"):
-            expected = "an array of files or file" if base == "image" else "a file"
+            expected = "one of an array of files or file" if base == "image" else "a file"
             raise InvalidType(
-                f"Invalid type for '{base}': expected one of {expected}, but got a string instead.",
+                f"Invalid type for '{base}': expected {expected}, but got a string instead.",
                 param=part.name,
             )
         if part.name in self.fields:
@@ -197,14 +197,14 @@ async def read_multipart(request: Request, spool: Spool, limits: UploadLimits) -
         raise _malformed("the Content-Type header has no boundary")
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > limits.max_body:
-        raise _too_large(limits.max_body)
+        raise too_large(limits.max_body)
     collector = _Collector(spool, limits)
     parser = MultipartParser(boundary, _callbacks(collector))
     received = 0
     async for chunk in request.stream():
         received += len(chunk)
         if received > limits.max_body:
-            raise _too_large(limits.max_body)
+            raise too_large(limits.max_body)
         try:
             parser.write(chunk)
         except MultipartParseError as exc:
@@ -244,11 +244,9 @@ async def _settle(collector: _Collector) -> None:
     collector.finished.clear()
 
 
-def _present(part: _Part | None) -> bool:
+def _present(part: _Part) -> bool:
     """False for the empty part a browser sends for a file input left empty."""
-    return (
-        part is not None and part.blob is not None and (part.blob.size > 0 or part.filename != "")
-    )
+    return part.blob is not None and (part.blob.size > 0 or part.filename != "")
 
 
 def _ordered_images(parts: list[_Part]) -> tuple[Upload, ...]:
@@ -286,7 +284,7 @@ def _malformed(why: str) -> InvalidRequest:
     return InvalidRequest(f"The multipart body is malformed: {why}.", code="invalid_multipart")
 
 
-def _too_large(limit: int) -> PayloadTooLarge:
+def too_large(limit: int) -> PayloadTooLarge:
     return PayloadTooLarge(
         f"The request body is larger than this gateway's limit of {limit:,} bytes."
     )
