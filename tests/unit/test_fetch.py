@@ -12,6 +12,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 import pytest
+import respx
 
 from app.config import FetchConfig
 from app.fetch import FetchError, SafeFetcher, refusal
@@ -310,3 +311,18 @@ async def test_large_bodies_are_spooled_to_disk(server: LoopbackServer) -> None:
         assert spool.open_files == 1 and blob.size == len(body)
         with blob.open() as reader:
             assert reader.read() == body
+
+
+async def test_https_connects_to_the_checked_address_with_the_names_sni_and_host(
+    connections: list[tuple[str, int]],
+) -> None:
+    """respx stands in for the network: the request is pinned to the resolved public address,
+    while TLS (SNI and certificate checks) and the Host header use the name."""
+    with respx.mock(assert_all_mocked=True) as router:
+        route = router.get("https://93.184.216.34/cat.png").respond(200, content=PNG)
+        f = fetcher(FakeDNS(cdn_example="93.184.216.34"))
+        assert await fetch(f, "https://cdn.example/cat.png") == PNG
+    request = route.calls.last.request
+    assert request.extensions["sni_hostname"] == "cdn.example"
+    assert request.headers["host"] == "cdn.example"
+    assert connections == []
