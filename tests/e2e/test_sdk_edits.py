@@ -5,16 +5,16 @@ from __future__ import annotations
 import base64
 import io
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import httpx
 import openai
 import pytest
 from PIL import Image
 
-from tests.e2e.conftest import RunningGateway
+from tests.conftest import base_config, write_config
+from tests.e2e.conftest import RunningGateway, start_gateway, stop_gateway
 from tests.e2e.test_sdk import sdk
 from tests.loopback import LoopbackServer, Reply, Seen, loopback_server
 from tests.multipart import parse_multipart
@@ -44,7 +44,7 @@ def fetch_picture(url: str) -> Image.Image:
     return Image.open(io.BytesIO(response.content))
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def upstream() -> Iterator[LoopbackServer]:
     """An OpenAI-compatible upstream on 127.0.0.1 that answers every edit with one image."""
     with loopback_server() as server:
@@ -61,15 +61,30 @@ def upstream() -> Iterator[LoopbackServer]:
         yield server
 
 
+@pytest.fixture(scope="module")
+def gateway(
+    upstream: LoopbackServer, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[RunningGateway]:
+    """One real gateway for this module: gpt-image-2 goes to ``upstream``, ``offline`` to the
+    local carrier; image URLs on 127.0.0.1 (only) may be fetched."""
+    tmp = tmp_path_factory.mktemp("gateway")
+    data = base_config(tmp)
+    data["carriers"][0]["base_url"] = upstream.url("/v1")
+    data["fetch"] = {"allow": ["127.0.0.1/32"]}
+    running = start_gateway(write_config(tmp, data), tmp / "gateway.log")
+    yield running
+    stop_gateway(running)
+
+
 def test_sdk_multi_image_edit_with_a_mask_through_the_local_carrier(
-    offline_gateway: RunningGateway, tmp_path: Path
+    gateway: RunningGateway, tmp_path: Path
 ) -> None:
     first, second = tmp_path / "room.png", tmp_path / "lamp.jpg"
     first.write_bytes(picture((200, 40, 40)))
     second.write_bytes(picture((40, 200, 40), "JPEG"))
     with first.open("rb") as f1, second.open("rb") as f2:
-        result = sdk(offline_gateway).images.edit(
-            model="gpt-image-2", image=[f1, f2], mask=mask_png(), prompt="add a lamp",
+        result = sdk(gateway).images.edit(
+            model="offline", image=[f1, f2], mask=mask_png(), prompt="add a lamp",
             size="1024x1024",
         )  # fmt: skip
     assert result.data is not None and result.data[0].url is not None
@@ -78,8 +93,8 @@ def test_sdk_multi_image_edit_with_a_mask_through_the_local_carrier(
     assert edited.getpixel((1000, 20)) == (200, 40, 40)  # the unmasked half is the first image
 
 
-def test_sdk_edit_with_raw_bytes(offline_gateway: RunningGateway) -> None:
-    result = sdk(offline_gateway).images.edit(
+def test_sdk_edit_with_raw_bytes(gateway: RunningGateway) -> None:
+    result = sdk(gateway).images.edit(
         model="offline", image=picture((40, 40, 200), "WEBP"), prompt="a hat",
         response_format="b64_json", size="1536x1024",
     )  # fmt: skip
@@ -88,8 +103,8 @@ def test_sdk_edit_with_raw_bytes(offline_gateway: RunningGateway) -> None:
     assert edited.size == (1536, 1024)
 
 
-def test_sdk_bad_edits_are_openai_errors(offline_gateway: RunningGateway) -> None:
-    client = sdk(offline_gateway)
+def test_sdk_bad_edits_are_openai_errors(gateway: RunningGateway) -> None:
+    client = sdk(gateway)
     with pytest.raises(openai.BadRequestError) as info:
         client.images.edit(image=[picture((1, 2, 3)), b"not an image"], prompt="x")
     assert (info.value.param, info.value.code) == ("image[1]", "unsupported_file_mimetype")
@@ -98,18 +113,9 @@ def test_sdk_bad_edits_are_openai_errors(offline_gateway: RunningGateway) -> Non
     assert (mask_error.value.param, mask_error.value.code) == ("mask", "invalid_value")
 
 
-def through(upstream: LoopbackServer, **server: Any) -> Callable[[dict[str, Any]], None]:
-    def edit(data: dict[str, Any]) -> None:
-        data["carriers"][0]["base_url"] = f"{upstream.url('/v1')}"
-        data["server"].update(server)
-
-    return edit
-
-
 def test_sdk_multi_image_edit_through_an_openai_compatible_upstream(
-    gateway_factory: Callable[..., RunningGateway], upstream: LoopbackServer, tmp_path: Path
+    gateway: RunningGateway, upstream: LoopbackServer, tmp_path: Path
 ) -> None:
-    gateway = gateway_factory(through(upstream))
     images = [picture((i * 15, 100, 200), ("PNG", "JPEG", "WEBP")[i % 3]) for i in range(16)]
     named = tmp_path / "first.png"
     named.write_bytes(images[0])
@@ -136,13 +142,8 @@ def test_sdk_multi_image_edit_through_an_openai_compatible_upstream(
 
 
 def test_json_edit_with_an_allow_listed_url_through_an_upstream(
-    gateway_factory: Callable[..., RunningGateway], upstream: LoopbackServer
+    gateway: RunningGateway, upstream: LoopbackServer
 ) -> None:
-    def config(data: dict[str, Any]) -> None:
-        through(upstream)(data)
-        data["fetch"] = {"allow": ["127.0.0.1/32"]}
-
-    gateway = gateway_factory(config)
     upstream.routes["/assets/cat.jpg"] = Reply(body=picture((9, 9, 9), "JPEG"))
     response = httpx.post(
         f"{gateway.url}/v1/images/edits",
@@ -162,14 +163,15 @@ def test_json_edit_with_an_allow_listed_url_through_an_upstream(
     assert image.data == picture((9, 9, 9), "JPEG")
 
 
-def test_json_edit_urls_to_loopback_are_refused_without_an_allow_list(
-    offline_gateway: RunningGateway,
+@pytest.mark.parametrize("host", ["::1", "127.0.0.2"])
+def test_json_edit_urls_to_addresses_off_the_allow_list_are_refused(
+    gateway: RunningGateway, host: str
 ) -> None:
-    with loopback_server() as target:
+    with loopback_server(host) as target:
         target.routes["/cat.png"] = Reply(body=picture((1, 1, 1)))
         response = httpx.post(
-            f"{offline_gateway.url}/v1/images/edits",
-            json={"prompt": "a hat", "image": target.url("/cat.png")},
+            f"{gateway.url}/v1/images/edits",
+            json={"model": "offline", "prompt": "a hat", "image": target.url("/cat.png")},
         )
         assert response.status_code == 400
         assert response.json()["error"]["code"] == "invalid_image_url"
