@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import asyncio
 
-from app.carriers.base import CarrierTools
+from app.carriers.base import CarrierFailure, CarrierTools
 from app.carriers.local_art import Canvas, draw, encode
-from app.carriers.local_edit import compose, prepare
+from app.carriers.local_edit import UndecodableInput, compose, prepare
 from app.config import CarrierConfig
 from app.domain import CarrierResult, ImageJob, UpstreamImage
 
@@ -23,7 +23,18 @@ class LocalCarrier:
     async def run(self, job: ImageJob, upstream_model: str) -> CarrierResult:
         canvases = [canvas_for(job, index) for index in range(job.n)]
         render = _render_edits if job.operation == "edit" else _render_all
-        images = await asyncio.to_thread(render, job, canvases)
+        try:
+            images = await asyncio.to_thread(render, job, canvases)
+        except UndecodableInput as exc:
+            raise CarrierFailure(
+                "rejected",
+                str(exc),
+                upstream_error={
+                    "type": "invalid_request_error",
+                    "code": "invalid_image",
+                    "param": exc.param,
+                },  # fmt: skip
+            ) from None
         first = canvases[0]
         return CarrierResult(
             images=tuple(UpstreamImage(data=data) for data in images),

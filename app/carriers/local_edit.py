@@ -23,6 +23,16 @@ _RESAMPLE = Image.Resampling.BICUBIC
 _UNMASKED_ART = 0.3  # how much of the prompt's picture shows through an edit without a mask
 
 
+class UndecodableInput(Exception):
+    """An input whose structure looked fine but whose pixel data does not decode."""
+
+    def __init__(self, param: str) -> None:
+        super().__init__(
+            f"Invalid file '{param}': the image data is corrupt and cannot be decoded."
+        )
+        self.param = param
+
+
 @dataclass(frozen=True, slots=True)
 class EditInputs:
     base: Image.Image  # RGBA, the canvas size
@@ -62,10 +72,13 @@ def compose(canvas: Canvas, inputs: EditInputs) -> Image.Image:
 def _decode(image: InputImage, target: tuple[int, int]) -> Image.Image:
     """Decoded pixels (the stored orientation: a mask lines up with its image as sent)."""
     with image.blob.open() as stream:
-        opened = Image.open(stream)
-        if opened.format == "JPEG":
-            opened.draft("RGB", target)  # decode at 1/2, 1/4 or 1/8 scale when that is enough
-        opened.load()
+        try:
+            opened = Image.open(stream)
+            if opened.format == "JPEG":
+                opened.draft("RGB", target)  # decode at 1/2, 1/4 or 1/8 scale if that is enough
+            opened.load()
+        except (OSError, SyntaxError, ValueError, Image.DecompressionBombError):
+            raise UndecodableInput(image.param) from None
         return opened
 
 

@@ -283,3 +283,13 @@ async def test_an_unreachable_url_is_a_clear_400(
         )
     assert_error(response, 400, "image", "invalid_image_url")
     assert "HTTP 404" in response.json()["error"]["message"]
+
+
+async def test_an_image_whose_pixel_data_is_corrupt_is_a_400_on_the_local_carrier(
+    client: httpx.AsyncClient,
+) -> None:
+    """Its structure passes the header-only check; decoding it for the local edit fails."""
+    start = PNG.index(b"IDAT") + 4
+    corrupt = PNG[:start] + b"\xff" * 12 + PNG[start + 12 :]
+    response = await post_files(client, [image("image", corrupt)], model="offline")
+    assert_error(response, 400, "image", "invalid_image")
