@@ -21,6 +21,7 @@ run: $(STAMP)  ## serve http://127.0.0.1:8080 with config/gateway.yaml
 check-config: $(STAMP)
 	$(BIN)/imagegate check-config
 
+# bench/ is optional (it may not exist yet on a branch): lint and type-check it when present.
 lint: $(STAMP)
 	$(BIN)/ruff check $(PY_DIRS)
 	$(BIN)/ruff format --check $(PY_DIRS)

@@ -16,12 +16,16 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
+from app.capabilities import EditSupport
 from app.rules import RuleSet, apply_overrides, resolve_rule_sets
 from app.runtime_config import JobsConfig, RoutingConfig, StreamingConfig
 
 ResponseFormat = Literal["url", "b64_json", "b64_ephemeral"]
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 _VAR = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 _NAME = r"^[A-Za-z0-9][A-Za-z0-9_.:/-]*$"
+_HOST_PATTERN = re.compile(r"^(\*\.)?[a-z0-9_-]+(\.[a-z0-9_-]+)*$")
+_MIB = 1024 * 1024
 
 
 class ConfigError(Exception):
@@ -41,6 +45,9 @@ class CarrierConfig(_Strict):
     connect_timeout: float = Field(10.0, gt=0)
     retries: int = Field(1, ge=0, le=10, description="retries of a transient failure")
     headers: dict[str, str] = {}
+    edit: EditSupport | None = Field(
+        None, description="what this carrier serves for edits; default: what its kind serves"
+    )
 
     @field_validator("base_url")
     @classmethod
@@ -91,9 +98,50 @@ class ServerConfig(_Strict):
     default_model: str | None = None
     default_response_format: ResponseFormat = "url"
     max_json_bytes: int = Field(1024 * 1024, ge=1024)
-    max_upload_bytes: int = Field(900 * 1024 * 1024, ge=1024)
-    trusted_proxies: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
+    max_upload_bytes: int = Field(900 * _MIB, ge=1024, description="multipart bodies (413)")
+    max_json_edit_bytes: int = Field(64 * _MIB, ge=1024, description="JSON edit bodies (413)")
+    spool_directory: Path | None = Field(None, description="uploads past the threshold; $TMPDIR")
+    spool_threshold_bytes: int = Field(_MIB, ge=0)
+    # Pillow itself warns from 89,478,485 pixels on; the local carrier decodes inputs.
+    max_input_pixels: int = Field(50_000_000, ge=1, le=89_478_485)
+    trusted_proxies: tuple[IPNetwork, ...] = ()
     shutdown_grace: float = Field(60.0, ge=0, description="seconds to finish detached work")
+
+
+class FetchConfig(_Strict):
+    """Fetching the image URLs of JSON edits. Private, loopback, link-local and other
+    non-public addresses are refused unless listed in ``allow`` (CIDRs, addresses, or host
+    names, ``*.example.internal`` for a whole domain)."""
+
+    allow: tuple[str, ...] = ()
+    timeout: float = Field(30.0, gt=0, description="seconds per URL, redirects included")
+    connect_timeout: float = Field(10.0, gt=0)
+    max_redirects: int = Field(3, ge=0, le=10)
+    concurrency: int = Field(4, ge=1, le=32, description="URLs fetched at once per request")
+
+    @field_validator("allow")
+    @classmethod
+    def _entries(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        entries = tuple(entry.strip().lower() for entry in value if entry.strip())
+        for entry in entries:
+            if _network(entry) is None and not _HOST_PATTERN.match(entry):
+                raise ValueError(f"'{entry}' is neither a CIDR, an IP address nor a host name")
+        return entries
+
+    @property
+    def allowed_networks(self) -> tuple[IPNetwork, ...]:
+        return tuple(net for net in map(_network, self.allow) if net is not None)
+
+    @property
+    def allowed_hosts(self) -> tuple[str, ...]:
+        return tuple(entry for entry in self.allow if _network(entry) is None)
+
+
+def _network(entry: str) -> IPNetwork | None:
+    try:
+        return ipaddress.ip_network(entry.strip("[]"), strict=False)
+    except ValueError:
+        return None
 
 
 class StorageConfig(_Strict):
@@ -132,6 +180,7 @@ class GatewayConfig(_Strict):
     routing: RoutingConfig = RoutingConfig()
     streaming: StreamingConfig = StreamingConfig()
     jobs: JobsConfig = JobsConfig()
+    fetch: FetchConfig = FetchConfig()
     rules_file: str = "rules.yaml"
     rule_sets: dict[str, RuleSet] = {}
     carriers: tuple[CarrierConfig, ...] = Field(min_length=1)

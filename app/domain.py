@@ -6,27 +6,49 @@ raw params -> ImageJob -> (carrier) CarrierResult -> StoredImage... -> Generatio
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, BinaryIO, Literal, Protocol
 
 from app.rules import RuleSet
 
 Operation = Literal["generate", "edit"]
 ResponseFormat = Literal["url", "b64_json", "b64_ephemeral"]
 ImageFormat = Literal["png", "jpeg", "webp"]
+InputOrigin = Literal["upload", "url", "data_uri"]
 
 MEDIA_TYPES: dict[str, str] = {"png": "image/png", "jpeg": "image/jpeg", "webp": "image/webp"}
 
 
+class Blob(Protocol):
+    """Bytes held for the length of one request, in memory or in a temporary file."""
+
+    @property
+    def size(self) -> int: ...
+
+    def open(self) -> BinaryIO:
+        """A new, independent reader positioned at the start; the caller closes it."""
+        ...
+
+
 @dataclass(frozen=True, slots=True)
 class InputImage:
-    """An uploaded or fetched input image: its bytes, sniffed format, and where it came from."""
+    """An edit input, already checked by its bytes: where they are, what they are, whence."""
 
-    data: bytes
+    blob: Blob
     format: ImageFormat
     width: int
     height: int
+    has_alpha: bool
     filename: str
     param: str
+    origin: InputOrigin = "upload"
+
+    @property
+    def byte_size(self) -> int:
+        return self.blob.size
+
+    @property
+    def media_type(self) -> str:
+        return MEDIA_TYPES[self.format]
 
 
 @dataclass(frozen=True, slots=True)

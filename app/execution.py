@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from dataclasses import replace
 
 from app.catalog import ModelSpec
@@ -21,6 +22,24 @@ log = logging.getLogger(__name__)
 
 # What a stream's queue carries: events, then None; an error ends it early (then None).
 StreamItem = PartialImage | Generation | GatewayError | None
+Cleanup = Callable[[], None]
+
+
+class Once:
+    """A cleanup that runs at most once, and remembers whether the work took it over."""
+
+    def __init__(self, cleanup: Cleanup | None) -> None:
+        self._cleanup = cleanup
+        self.handed_over = False
+
+    def hand_over(self) -> Once:
+        self.handed_over = True
+        return self
+
+    def __call__(self) -> None:
+        cleanup, self._cleanup = self._cleanup, None
+        if cleanup is not None:
+            cleanup()
 
 
 class Executor:
@@ -44,6 +63,7 @@ class Executor:
         deadline: float,
         caller: Caller,
         idempotency_key: str | None,
+        cleanup: Cleanup | None = None,
     ) -> tuple[Generation, bool]:
         """The generation, and whether it is the replay of an earlier identical request.
 
@@ -51,29 +71,47 @@ class Executor:
         its images and logs them, and an idempotent retry picks the result up.
         """
 
-        def start() -> asyncio.Task[Generation]:
-            return self._tasks.spawn(self._logged(job, spec, deadline), name=f"job:{spec.name}")
+        started = False
 
-        if idempotency_key is None:
-            return await asyncio.shield(start()), False
-        key = f"{caller.id}:{idempotency_key}"
-        generation, replayed = await self._idempotency.run(key, fingerprint(job), start)
+        def start() -> asyncio.Task[Generation]:
+            nonlocal started
+            started = True
+            work = self._logged(job, spec, deadline, cleanup)
+            return self._tasks.spawn(work, name=f"job:{spec.name}")
+
+        try:
+            if idempotency_key is None:
+                return await asyncio.shield(start()), False
+            key = f"{caller.id}:{idempotency_key}"
+            digest = await asyncio.to_thread(fingerprint, job)
+            generation, replayed = await self._idempotency.run(key, digest, start)
+        finally:
+            if not started and cleanup is not None:  # a replay, a wait, or a 409
+                cleanup()
         if replayed and job.response_format != "url":
             generation = await asyncio.to_thread(self._reload_b64, generation)
         return generation, replayed
 
-    def stream(self, job: ImageJob, spec: ModelSpec, deadline: float) -> asyncio.Queue[StreamItem]:
+    def stream(
+        self, job: ImageJob, spec: ModelSpec, deadline: float, cleanup: Cleanup | None = None
+    ) -> asyncio.Queue[StreamItem]:
         """Start a streaming job; its events arrive on the returned queue, ``None`` last.
 
         The producer is a tracked task: a client that leaves mid-stream does not stop it, so
         the upstream is drained, the final image stored and the request logged.
         """
         queue: asyncio.Queue[StreamItem] = asyncio.Queue()  # at most 3 partials + 1 result
-        self._tasks.spawn(self._produce(job, spec, deadline, queue), name=f"stream:{spec.name}")
+        work = self._produce(job, spec, deadline, queue, cleanup)
+        self._tasks.spawn(work, name=f"stream:{spec.name}")
         return queue
 
     async def _produce(
-        self, job: ImageJob, spec: ModelSpec, deadline: float, queue: asyncio.Queue[StreamItem]
+        self,
+        job: ImageJob,
+        spec: ModelSpec,
+        deadline: float,
+        queue: asyncio.Queue[StreamItem],
+        cleanup: Cleanup | None,
     ) -> None:
         try:
             async with asyncio.timeout(deadline):
@@ -92,9 +130,17 @@ class Executor:
             queue.put_nowait(GatewayError("The gateway hit an internal error."))
         finally:
             queue.put_nowait(None)
+            if cleanup is not None:
+                cleanup()
 
-    async def _logged(self, job: ImageJob, spec: ModelSpec, deadline: float) -> Generation:
-        generation = await self._pipeline.run(job, spec, deadline)
+    async def _logged(
+        self, job: ImageJob, spec: ModelSpec, deadline: float, cleanup: Cleanup | None
+    ) -> Generation:
+        try:
+            generation = await self._pipeline.run(job, spec, deadline)
+        finally:
+            if cleanup is not None:
+                cleanup()
         _log_generated(spec, generation)
         return generation
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass, fields, replace
 
 import orjson
 
-from app.domain import Generation, ImageJob, StoredImage
+from app.domain import Generation, ImageJob, InputImage, StoredImage
 from app.errors import Conflict
 from app.runtime_config import IdempotencyConfig
 
@@ -25,13 +25,23 @@ _SKIPPED = frozenset({"rules", "images", "mask", "adjustments"})
 
 
 def fingerprint(job: ImageJob) -> str:
-    """A digest of what was asked (not how it was encoded: multipart boundaries differ)."""
+    """A digest of what was asked (not how it was encoded: multipart boundaries differ).
+    Blocking for edits (it reads the inputs): call it from a worker thread."""
     digest = hashlib.sha256()
     params = {f.name: getattr(job, f.name) for f in fields(job) if f.name not in _SKIPPED}
     digest.update(orjson.dumps(params, option=orjson.OPT_SORT_KEYS))
     for image in (*job.images, job.mask):
-        digest.update(b"-" if image is None else hashlib.sha256(image.data).digest())
+        digest.update(b"-" if image is None else _content_digest(image))
     return digest.hexdigest()
+
+
+def _content_digest(image: InputImage) -> bytes:
+    """SHA-256 of an input's bytes, read in chunks from wherever they are spooled (blocking)."""
+    digest = hashlib.sha256()
+    with image.blob.open() as reader:
+        while chunk := reader.read(1024 * 1024):
+            digest.update(chunk)
+    return digest.digest()
 
 
 @dataclass

@@ -124,8 +124,14 @@ class JobRunner:
         if failed:
             log.warning("marked %d job(s) from a previous run as failed", failed)
 
-    async def submit(self, caller: str, work: Callable[[], Awaitable[bytes]]) -> JobRecord:
-        """Record a job and start it; ``work`` returns the rendered response body."""
+    async def submit(
+        self,
+        caller: str,
+        work: Callable[[], Awaitable[bytes]],
+        on_drop: Callable[[], None] | None = None,
+    ) -> JobRecord:
+        """Record a job and start it; ``work`` returns the rendered response body.
+        ``on_drop`` runs if the job ends without ``work`` ever being called."""
         now = time.time()
         await asyncio.to_thread(self._store.purge_expired, now)
         limit = self._config.max_running + self._config.max_queued
@@ -134,17 +140,24 @@ class JobRunner:
                               code="too_many_jobs", retry_after=5)  # fmt: skip
         job_id = "imgjob_" + secrets.token_urlsafe(16)
         await asyncio.to_thread(self._store.create, job_id, caller, now, self._config.ttl)
-        self._tasks.spawn(self._run(job_id, work), name=f"job:{job_id}")
+        self._tasks.spawn(self._run(job_id, work, on_drop), name=f"job:{job_id}")
         return JobRecord(job_id, "queued", now)
 
     async def get(self, job_id: str, caller: str) -> JobRecord | None:
         return await asyncio.to_thread(self._store.get, job_id, caller, time.time())
 
-    async def _run(self, job_id: str, work: Callable[[], Awaitable[bytes]]) -> None:
+    async def _run(
+        self,
+        job_id: str,
+        work: Callable[[], Awaitable[bytes]],
+        on_drop: Callable[[], None] | None,
+    ) -> None:
         update = self._store.update
+        called = False
         try:
             async with self._slots:
                 await asyncio.to_thread(update, job_id, "running")
+                called = True
                 body = await work()
             await asyncio.to_thread(update, job_id, "succeeded", result=body)
         except GatewayError as exc:
@@ -157,6 +170,9 @@ class JobRunner:
             log.exception("job %s failed", job_id)
             internal = GatewayError("The gateway hit an internal error.")
             await asyncio.to_thread(update, job_id, "failed", error=_error(internal))
+        finally:
+            if not called and on_drop is not None:
+                on_drop()
 
 
 def _error(error: GatewayError) -> bytes:

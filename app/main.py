@@ -19,8 +19,10 @@ from app.carriers import KINDS, REQUIRED_FIELDS, Carrier, CarrierTools
 from app.catalog import build_catalog
 from app.config import GatewayConfig, load_config
 from app.execution import Executor
+from app.fetch import Resolver, SafeFetcher
 from app.health import InMemoryHealth
 from app.idempotency import IdempotencyStore
+from app.inputs import InputLoader
 from app.jobs import JobRunner, JobStore
 from app.pipeline import Pipeline
 from app.rehost import Rehoster
@@ -32,7 +34,11 @@ log = logging.getLogger(__name__)
 
 
 def build_services(
-    config: GatewayConfig, http: httpx.AsyncClient, tasks: TaskRegistry, jobs: JobStore
+    config: GatewayConfig,
+    http: httpx.AsyncClient,
+    tasks: TaskRegistry,
+    jobs: JobStore,
+    resolver: Resolver | None = None,
 ) -> Services:
     tools = CarrierTools(http=http)
     carriers: dict[str, Carrier] = {}
@@ -62,18 +68,21 @@ def build_services(
         enabled=frozenset(carriers),
         jobs=JobRunner(jobs, tasks, config.jobs),
         storage=storage,
+        inputs=InputLoader(config, SafeFetcher(config.fetch, resolver)),
         keys=tuple(key.get_secret_value().encode() for key in config.auth.keys),
     )
 
 
-def create_app(config: GatewayConfig) -> FastAPI:
+def create_app(config: GatewayConfig, *, resolver: Resolver | None = None) -> FastAPI:
+    """The app; ``resolver`` replaces DNS for fetching image URLs (tests)."""
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[State]:
         limits = httpx.Limits(max_connections=1000, max_keepalive_connections=200)
         tasks = TaskRegistry()
         jobs = JobStore(Path(config.jobs.database))
         async with httpx.AsyncClient(limits=limits, follow_redirects=False) as http:
-            services = build_services(config, http, tasks, jobs)
+            services = build_services(config, http, tasks, jobs, resolver)
             await services.jobs.recover()
             yield {"services": services}
             await tasks.drain(config.server.shutdown_grace)

@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, cast
 
 from app.domain import ImageJob, InputImage, Operation, ResponseFormat
+from app.edits import check_inputs
 from app.errors import InvalidRequest, InvalidType, MissingParameter, UnsupportedParameter
 from app.rules import FlexibleSizes, RuleSet
 
@@ -38,8 +39,14 @@ def normalize(
     images: Sequence[InputImage] = (),
     mask: InputImage | None = None,
 ) -> ImageJob:
-    """Validate ``raw`` against ``rules``; raise an :class:`InvalidRequest` naming the parameter."""
+    """Validate ``raw`` against ``rules``; raise an :class:`InvalidRequest` naming the parameter.
+
+    For edits, ``images`` and ``mask`` are already checked by their bytes; here they are checked
+    against the model's edit limits.
+    """
     params = {key: value for key, value in raw.items() if value is not None}
+    if operation == "edit":
+        check_inputs(images, mask, rules, model)
     notes: list[str] = []
     stream = _bool(params, "stream")
     if stream and not rules.stream:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import shutil
+import socket
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -17,7 +18,10 @@ from PIL import Image
 
 from app.carriers import REQUIRED_FIELDS
 from app.config import GatewayConfig, load_config
+from app.domain import ImageFormat, InputImage, InputOrigin
+from app.fetch import Resolver
 from app.main import create_app
+from app.spool import MemoryBlob
 
 ROOT = Path(__file__).resolve().parent.parent
 UPSTREAM = "http://upstream.test/v1"
@@ -32,6 +36,28 @@ def png_bytes(
     out = io.BytesIO()
     Image.new(mode, size, colour).save(out, "PNG")
     return out.getvalue()
+
+
+def input_image(
+    size: tuple[int, int] = (32, 32),
+    fmt: ImageFormat = "png",
+    *,
+    param: str = "image",
+    has_alpha: bool = False,
+    byte_size: int | None = None,
+    origin: InputOrigin = "upload",
+) -> InputImage:
+    """An already-inspected input image (for pure tests: the bytes are not looked at)."""
+    return InputImage(
+        blob=MemoryBlob(b"\0" * (byte_size if byte_size is not None else 16)),
+        format=fmt,
+        width=size[0],
+        height=size[1],
+        has_alpha=has_alpha,
+        filename=f"input.{fmt}",
+        param=param,
+        origin=origin,
+    )
 
 
 def base_config(tmp_path: Path) -> dict[str, Any]:
@@ -87,9 +113,11 @@ def make_config(tmp_path: Path) -> MakeConfig:
 
 
 @asynccontextmanager
-async def serve_in_process(config: GatewayConfig) -> AsyncIterator[httpx.AsyncClient]:
+async def serve_in_process(
+    config: GatewayConfig, resolver: Resolver | None = None
+) -> AsyncIterator[httpx.AsyncClient]:
     """The app with its lifespan running, behind an in-process httpx client."""
-    app = create_app(config)
+    app = create_app(config, resolver=resolver)
     async with app.router.lifespan_context(app) as state:
 
         async def with_state(scope: Any, receive: Any, send: Any) -> None:
@@ -114,3 +142,24 @@ async def client(
 ) -> AsyncIterator[httpx.AsyncClient]:
     async with serve_in_process(make_config()) as c:
         yield c
+
+
+@pytest.fixture
+def connections(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, int]]:
+    """Every TCP connection attempted during the test, as (address, port), wherever it goes."""
+    attempted: list[tuple[str, int]] = []
+    real_connect, real_connect_ex = socket.socket.connect, socket.socket.connect_ex
+
+    def connect(self: socket.socket, address: Any) -> None:
+        if self.family in (socket.AF_INET, socket.AF_INET6):
+            attempted.append((str(address[0]), int(address[1])))
+        real_connect(self, address)
+
+    def connect_ex(self: socket.socket, address: Any) -> int:
+        if self.family in (socket.AF_INET, socket.AF_INET6):
+            attempted.append((str(address[0]), int(address[1])))
+        return real_connect_ex(self, address)
+
+    monkeypatch.setattr(socket.socket, "connect", connect)
+    monkeypatch.setattr(socket.socket, "connect_ex", connect_ex)
+    return attempted

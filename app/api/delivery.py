@@ -17,12 +17,38 @@ from app.api.sse import stream_response
 from app.catalog import ModelSpec
 from app.domain import Caller, ImageJob
 from app.errors import InvalidRequest
+from app.execution import Cleanup, Once
 
 KEEPALIVE_HEADER = "x-imagegate-keepalive"
 
 
 async def respond(
-    request: Request, services: Services, caller: Caller, job: ImageJob, spec: ModelSpec
+    request: Request,
+    services: Services,
+    caller: Caller,
+    job: ImageJob,
+    spec: ModelSpec,
+    *,
+    cleanup: Cleanup | None = None,
+) -> Response:
+    """Answer ``job`` in the mode the client asked for. ``cleanup`` (releasing the job's input
+    files) runs exactly once, when the work is over, however the client fares meanwhile."""
+    once = Once(cleanup)
+    try:
+        return await _respond(request, services, caller, job, spec, once)
+    except BaseException:
+        if not once.handed_over:  # refused before any work started
+            once()
+        raise
+
+
+async def _respond(
+    request: Request,
+    services: Services,
+    caller: Caller,
+    job: ImageJob,
+    spec: ModelSpec,
+    cleanup: Once,
 ) -> Response:
     deadline = spec.deadline(job.quality, client_timeout(request))
     base_url = public_base_url(request, services.config)
@@ -32,9 +58,9 @@ async def respond(
             raise InvalidRequest(
                 "stream=true cannot be combined with 'Prefer: respond-async'.", param="stream"
             )
-        return await _submit_job(services, caller, job, spec, base_url)
+        return await _submit_job(services, caller, job, spec, base_url, cleanup)
     if job.stream:
-        queue = services.executor.stream(job, spec, deadline)
+        queue = services.executor.stream(job, spec, deadline, cleanup=cleanup.hand_over())
         return await stream_response(
             queue,
             job,
@@ -43,10 +69,13 @@ async def respond(
             first_event_wait=streaming.first_event_wait,
         )
 
+    key = idempotency_key(request)
+
     async def answer() -> Response:
         generation, replayed = await services.executor.run(
-            job, spec, deadline=deadline, caller=caller, idempotency_key=idempotency_key(request)
-        )
+            job, spec, deadline=deadline, caller=caller, idempotency_key=key,
+            cleanup=cleanup.hand_over(),
+        )  # fmt: skip
         return render.images_response(generation, base_url, replayed=replayed)
 
     if spec.keepalive_json or _wants_keepalive(request):
@@ -55,16 +84,22 @@ async def respond(
 
 
 async def _submit_job(
-    services: Services, caller: Caller, job: ImageJob, spec: ModelSpec, base_url: str
+    services: Services,
+    caller: Caller,
+    job: ImageJob,
+    spec: ModelSpec,
+    base_url: str,
+    cleanup: Once,
 ) -> Response:
     async def work() -> bytes:  # nobody waits on the connection: only the model's deadline
         generation, _ = await services.executor.run(
             job, spec, deadline=spec.deadline(job.quality, None), caller=caller,
-            idempotency_key=None,
+            idempotency_key=None, cleanup=cleanup,
         )  # fmt: skip
         return orjson.dumps(render.images_body(generation, base_url))
 
-    record = await services.jobs.submit(caller.id, work)
+    record = await services.jobs.submit(caller.id, work, on_drop=cleanup)
+    cleanup.hand_over()  # only now: a refused submission leaves the cleanup to respond()
     return render.job_accepted(record, base_url)
 
 

@@ -17,6 +17,7 @@ from app.domain import Caller
 from app.errors import AuthenticationFailed, InvalidRequest
 from app.execution import Executor
 from app.health import HealthBook
+from app.inputs import InputLoader
 from app.jobs import JobRunner
 from app.storage import Storage
 
@@ -33,6 +34,7 @@ class Services:
     enabled: frozenset[str]
     jobs: JobRunner
     storage: Storage
+    inputs: InputLoader
     keys: tuple[bytes, ...]
 
 

@@ -1,4 +1,9 @@
-"""Request bodies into plain parameter mappings, with size limits enforced while reading."""
+"""Request bodies into plain parameter mappings, with size limits enforced while reading.
+
+Edits come as ``multipart/form-data`` (``app.api.multipart``) or JSON, in OpenAI's form
+(``images: [{"image_url": ...}]``, ``mask: {"image_url": ...}``) or ImageRouter's (``image``: a
+URL or data URI, or a list of them; ``mask`` likewise). Both become an :class:`EditRequest`.
+"""
 
 from __future__ import annotations
 
@@ -7,19 +12,23 @@ from typing import Any
 import orjson
 from fastapi import Request
 
-from app.errors import InvalidRequest, PayloadTooLarge
+from app.api.multipart import read_multipart, too_large
+from app.errors import InvalidRequest, InvalidType, UnsupportedParameter
+from app.inputs import EditRequest, Reference, UploadLimits
+from app.spool import Spool
 
 
-async def read_body(request: Request, limit: int) -> bytes:
+async def read_body(request: Request, limit: int) -> bytearray:
+    """The whole body (not copied again: orjson parses a bytearray), at most ``limit`` bytes."""
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > limit:
-        raise _too_large(limit)
+        raise too_large(limit)
     body = bytearray()
     async for chunk in request.stream():
         body += chunk
         if len(body) > limit:
-            raise _too_large(limit)
-    return bytes(body)
+            raise too_large(limit)
+    return body
 
 
 async def read_json_object(request: Request, limit: int) -> dict[str, Any]:
@@ -48,7 +57,79 @@ async def read_json_object(request: Request, limit: int) -> dict[str, Any]:
     return data
 
 
-def _too_large(limit: int) -> PayloadTooLarge:
-    return PayloadTooLarge(
-        f"The request body is larger than this gateway's limit of {limit:,} bytes."
+async def read_edit_request(request: Request, spool: Spool, limits: UploadLimits) -> EditRequest:
+    """An edit as multipart (files go to ``spool``) or as JSON (images by reference)."""
+    mime = request.headers.get("content-type", "").partition(";")[0].strip().lower()
+    if mime == "multipart/form-data":
+        return await read_multipart(request, spool, limits)
+    if mime in ("", "application/json") or mime.endswith("+json"):
+        return edit_from_json(await read_json_object(request, limits.max_json_body))
+    raise InvalidRequest(
+        f"Unsupported Content-Type '{mime[:100]}': send an edit as multipart/form-data (files) "
+        "or application/json (image URLs or data URIs).",
+        code="unsupported_content_type",
     )
+
+
+def edit_from_json(data: dict[str, Any]) -> EditRequest:
+    """OpenAI's JSON edit form, or ImageRouter's; ``file_id`` references are refused."""
+    params = {k: v for k, v in data.items() if k not in ("image", "images", "mask")}
+    if data.get("images") is not None and data.get("image") is not None:
+        raise InvalidRequest("Send either 'images' or 'image', not both.", param="image")
+    key = "images" if data.get("images") is not None else "image"
+    value = data.get(key)
+    if value is None:
+        entries: list[Any] = []
+    elif isinstance(value, list):
+        entries = value
+    elif key == "image":
+        entries = [value]
+    else:
+        raise InvalidType(_expected("images", "an array of image references", value), param=key)
+    single = key == "image" and not isinstance(value, list)
+    images = tuple(
+        _reference(entry, key if single else f"{key}[{i}]") for i, entry in enumerate(entries)
+    )
+    return EditRequest(
+        params=params,
+        images=images,
+        mask=_mask(data.get("mask")),
+        form="json",
+        images_key=key,
+    )
+
+
+def _mask(value: Any) -> Reference | None:
+    if isinstance(value, list):
+        if len(value) > 1:
+            raise InvalidRequest("Send one mask.", param="mask", code="duplicate_parameter")
+        value = value[0] if value else None
+    return None if value is None else _reference(value, "mask")
+
+
+def _reference(entry: Any, param: str) -> Reference:
+    """``"https://..."``, ``{"image_url": "..."}`` or ``{"image_url": {"url": "..."}}``."""
+    if isinstance(entry, dict):
+        if "file_id" in entry:
+            raise UnsupportedParameter(
+                f"'{param}' refers to a file_id: this gateway has no Files API. Send the image "
+                "as 'image_url' (an http(s) URL or a base64 data URI), or upload it as "
+                "multipart/form-data.",
+                param=param,
+            )
+        url = entry.get("image_url")
+        if isinstance(url, dict):
+            url = url.get("url")
+    else:
+        url = entry
+    if not isinstance(url, str) or not url.strip():
+        raise InvalidType(
+            _expected(param, "an image URL, a data URI or {'image_url': ...}", entry), param=param
+        )
+    return Reference(url.strip(), param)
+
+
+def _expected(name: str, what: str, value: object) -> str:
+    got = {bool: "a boolean", int: "an integer", float: "a number", str: "a string",
+           list: "an array", dict: "an object"}.get(type(value), "another type")  # fmt: skip
+    return f"Invalid type for '{name}': expected {what}, but got {got} instead."

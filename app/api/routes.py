@@ -12,7 +12,7 @@ from starlette.responses import FileResponse, Response
 from app.api import render
 from app.api.delivery import respond
 from app.api.deps import CallerDep, ServicesDep
-from app.api.forms import read_json_object
+from app.api.forms import read_edit_request, read_json_object
 from app.domain import MEDIA_TYPES, ImageFormat
 from app.errors import NotFound
 from app.normalize import normalize
@@ -34,6 +34,30 @@ async def create_generation(request: Request, services: ServicesDep, caller: Cal
         default_response_format=services.config.server.default_response_format,
     )
     return await respond(request, services, caller, job, spec)
+
+
+@router.post("/v1/images/edits")
+@router.post("/v1/openai/images/edits")
+async def create_edit(request: Request, services: ServicesDep, caller: CallerDep) -> Response:
+    inputs = services.inputs
+    spool = inputs.spool()  # owned by the work from here on: closed when it ends
+    try:
+        edit = await read_edit_request(request, spool, inputs.limits)
+        spec = services.catalog.resolve(edit.params.get("model"))
+        images, mask = await inputs.load(edit, spec.rules, spec.name, spool)
+        job = normalize(
+            edit.params,
+            operation="edit",
+            model=spec.name,
+            rules=spec.rules,
+            default_response_format=services.config.server.default_response_format,
+            images=images,
+            mask=mask,
+        )
+    except BaseException:
+        spool.close()
+        raise
+    return await respond(request, services, caller, job, spec, cleanup=spool.close)
 
 
 @router.get("/v1/images/jobs/{job_id}")

@@ -4,17 +4,21 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from app.capabilities import FULL_EDIT_SUPPORT, EditSupport
 from app.carriers.base import Carrier, CarrierFactory, CarrierFailure, CarrierTools
 from app.carriers.local import LocalCarrier
 from app.carriers.openai_compat import OpenAICarrier
+from app.config import CarrierConfig
 
 
 @dataclass(frozen=True, slots=True)
 class CarrierKind:
-    """How to build a carrier of one kind, and which config fields it cannot do without."""
+    """How to build a carrier of one kind, which config fields it cannot do without, and what
+    it serves for edits unless its config says less."""
 
     factory: CarrierFactory
     requires: tuple[str, ...] = ()
+    edit: EditSupport = FULL_EDIT_SUPPORT
 
 
 KINDS: dict[str, CarrierKind] = {
@@ -24,4 +28,18 @@ KINDS: dict[str, CarrierKind] = {
 
 REQUIRED_FIELDS = {name: kind.requires for name, kind in KINDS.items()}
 
-__all__ = ["KINDS", "REQUIRED_FIELDS", "Carrier", "CarrierFailure", "CarrierKind", "CarrierTools"]
+
+def edit_support(config: CarrierConfig) -> EditSupport:
+    """What a configured carrier serves for edits: its config's ``edit``, else its kind's."""
+    return config.edit if config.edit is not None else KINDS[config.kind].edit
+
+
+__all__ = [
+    "KINDS",
+    "REQUIRED_FIELDS",
+    "Carrier",
+    "CarrierFailure",
+    "CarrierKind",
+    "CarrierTools",
+    "edit_support",
+]

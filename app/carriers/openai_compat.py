@@ -9,7 +9,8 @@ upstream reply has the key masked out before it can reach a client or a log.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import ExitStack, contextmanager
 from typing import Any
 
 import httpx
@@ -21,6 +22,7 @@ from app.carriers.base import (
     classify_exception,
     classify_status,
 )
+from app.carriers.openai_edit import edit_fields, edit_files
 from app.carriers.openai_stream import stream_item
 from app.config import CarrierConfig
 from app.domain import CarrierResult, ImageJob, PartialImage, UpstreamImage
@@ -38,47 +40,62 @@ class OpenAICarrier:
         self._base_url = config.base_url
         self._secret = config.api_key.get_secret_value() if config.api_key else ""
         self._headers = {**config.headers, "authorization": f"Bearer {self._secret}"}
+        # httpx sets the multipart Content-Type (with its boundary) only if none is given.
+        self._edit_headers = {k: v for k, v in self._headers.items() if k.lower() != "content-type"}
         self._timeout = httpx.Timeout(config.timeout, connect=config.connect_timeout)
 
     async def run(self, job: ImageJob, upstream_model: str) -> CarrierResult:
-        path, request = self._request(job, upstream_model)
-        return self._parse(await self._send(path, **request))
+        with self._request(job, upstream_model) as (path, request):
+            response = await self._send(path, **request)
+        return self._parse(response)
 
     async def stream(
         self, job: ImageJob, upstream_model: str
     ) -> AsyncIterator[PartialImage | CarrierResult]:
-        path, request = self._request(job, upstream_model)
         decoder = SSEDecoder()
         try:
-            async with self._http.stream(
-                "POST", self._base_url + path, timeout=self._timeout, **request
-            ) as response:
-                if response.status_code >= 400:
-                    await response.aread()
-                    raise self._failure(response)
-                if "text/event-stream" not in response.headers.get("content-type", ""):
-                    await response.aread()  # an upstream that answered without streaming
-                    yield self._parse(response)
-                    return
-                async for chunk in response.aiter_bytes():
-                    for event in decoder.feed(chunk):
-                        item = stream_item(event, self.name, self._mask)
-                        if item is not None:
-                            yield item
-                        if isinstance(item, CarrierResult):
-                            return
+            with self._request(job, upstream_model) as (path, request):
+                async with self._http.stream(
+                    "POST", self._base_url + path, timeout=self._timeout, **request
+                ) as response:
+                    if response.status_code >= 400:
+                        await response.aread()
+                        raise self._failure(response)
+                    if "text/event-stream" not in response.headers.get("content-type", ""):
+                        await response.aread()  # an upstream that answered without streaming
+                        yield self._parse(response)
+                        return
+                    async for chunk in response.aiter_bytes():
+                        for event in decoder.feed(chunk):
+                            item = stream_item(event, self.name, self._mask)
+                            if item is not None:
+                                yield item
+                            if isinstance(item, CarrierResult):
+                                return
         except httpx.HTTPError as exc:
             raise self._transport_failure(exc) from None
         except EventTooLarge as exc:
             raise CarrierFailure("transient", f"carrier '{self.name}': {exc}") from None
         raise CarrierFailure("transient", f"carrier '{self.name}' ended the stream too early")
 
-    def _request(self, job: ImageJob, upstream_model: str) -> tuple[str, dict[str, Any]]:
-        """The path and httpx arguments for ``job``."""
+    @contextmanager
+    def _request(self, job: ImageJob, upstream_model: str) -> Iterator[tuple[str, dict[str, Any]]]:
+        """The path and httpx arguments for ``job``; edit files stay open inside the block."""
+        if job.operation == "edit":
+            with ExitStack() as files:
+                yield (
+                    "/images/edits",
+                    {
+                        "data": edit_fields(job, upstream_model),
+                        "files": edit_files(job, files),
+                        "headers": self._edit_headers,
+                    },
+                )
+            return
         params = job.upstream_params()
         params["model"] = upstream_model
         headers = {**self._headers, "content-type": "application/json"}
-        return "/images/generations", {"content": orjson.dumps(params), "headers": headers}
+        yield "/images/generations", {"content": orjson.dumps(params), "headers": headers}
 
     async def _send(self, path: str, **kwargs: Any) -> httpx.Response:
         try:

@@ -11,7 +11,7 @@ from app.domain import Operation
 from app.errors import InvalidRequest, InvalidType, MissingParameter, UnsupportedParameter
 from app.normalize import normalize
 from app.rules import RuleSet, resolve_rule_sets
-from tests.conftest import ROOT
+from tests.conftest import ROOT, input_image
 
 RULES = {
     name: RuleSet.model_validate(flat)
@@ -30,6 +30,7 @@ def job(rules: str, operation: Operation = "generate", **params: Any):
         model=rules,
         rules=RULES[rules],
         default_response_format="url",
+        images=[input_image()] if operation == "edit" else (),
     )
 
 

@@ -86,8 +86,11 @@ def test_carriers_that_cannot_stream_still_serve_streaming_jobs() -> None:
 
 def test_edit_capabilities() -> None:
     from app.domain import InputImage
+    from app.spool import MemoryBlob
 
-    images = tuple(InputImage(b"", "png", 8, 8, f"{i}.png", f"image[{i}]") for i in range(5))
+    images = tuple(
+        InputImage(MemoryBlob(b""), "png", 8, 8, False, f"{i}.png", f"image[{i}]") for i in range(5)
+    )
     edit = replace(job("gpt-image-2", operation="edit"), images=images)
     few = route("few", edit={"max_images": 4})
     assert [r.carrier for r in candidates(edit, spec(few, route("many")), {"few", "many"})] == [
