@@ -4,17 +4,14 @@ A model's rule set says what the *model* accepts (``rules.yaml`` ``edit:``). A c
 serve less: a reseller that takes four reference images, or no masks. Each carrier kind has a
 default :class:`EditSupport` (``app.carriers.KINDS``) and a carrier config may narrow it
 (``carriers[].edit`` in ``gateway.yaml``). Routing asks :func:`can_serve` for each route and
-skips those that cannot serve the job; when none can, :func:`no_capable_carrier` is the 400.
+skips those that cannot serve the job; when none can, routing's 400 lists each reason.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
 from pydantic import BaseModel, ConfigDict, Field
 
 from app.domain import ImageJob
-from app.errors import InvalidRequest
 
 
 class EditSupport(BaseModel):
@@ -60,12 +57,3 @@ def can_serve(job: ImageJob, support: EditSupport) -> str | None:
                 f"({image.param} has {image.byte_size:,})"
             )
     return None
-
-
-def no_capable_carrier(model: str, reasons: Mapping[str, str]) -> InvalidRequest:
-    """The 400 for a job that no carrier of ``model`` can serve; ``reasons`` by carrier name."""
-    why = "; ".join(f"carrier '{name}': {reason}" for name, reason in reasons.items())
-    return InvalidRequest(
-        f"No carrier of model '{model}' can serve this request ({why or 'none is enabled'}).",
-        code="unsupported_by_carriers",
-    )

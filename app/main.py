@@ -15,7 +15,7 @@ from app import __version__
 from app.api import handlers, routes
 from app.api.deps import Services, State
 from app.api.middleware import RequestContext
-from app.carriers import KINDS, REQUIRED_FIELDS, Carrier, CarrierTools
+from app.carriers import KINDS, REQUIRED_FIELDS, Carrier, CarrierTools, edit_support
 from app.catalog import build_catalog
 from app.config import GatewayConfig, load_config
 from app.execution import Executor
@@ -57,6 +57,7 @@ def build_services(
         retry=routing.retry,
         retries={c.name: c.retries for c in config.carriers},
         timeouts={c.name: c.timeout for c in config.carriers},
+        edit_support={c.name: edit_support(c) for c in config.carriers},
         rng=random.Random(routing.seed),
     )
     idempotency = IdempotencyStore(routing.idempotency)

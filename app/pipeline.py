@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field, replace
 
 from app import pricing, routing
+from app.capabilities import EditSupport
 from app.carriers.base import Carrier, CarrierFailure
 from app.catalog import ModelSpec, Route
 from app.domain import CarrierResult, Generation, ImageJob, PartialImage, StoredImage
@@ -44,6 +45,7 @@ class Pipeline:
     retry: RetryConfig
     retries: Mapping[str, int]
     timeouts: Mapping[str, float]
+    edit_support: Mapping[str, EditSupport] = field(default_factory=dict)
     rng: random.Random = field(default_factory=random.Random)
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
     clock: Callable[[], float] = time.monotonic
@@ -51,7 +53,7 @@ class Pipeline:
     async def run(self, job: ImageJob, spec: ModelSpec, deadline: float) -> Generation:
         ends = self.clock() + deadline
         attempts = _Attempts()
-        for route in routing.order(routing.candidates(job, spec, self.carriers), self.rng):
+        for route in self._routes(job, spec):
             if not await self.health.admit(route.carrier):
                 continue
             outcome = await self._try_route(job, route, ends, attempts)
@@ -68,7 +70,7 @@ class Pipeline:
         for the completed event). Falls back to the next carrier only before the first event;
         a carrier that cannot stream is run whole and yields just the finished generation."""
         attempts = _Attempts()
-        for route in routing.order(routing.candidates(job, spec, self.carriers), self.rng):
+        for route in self._routes(job, spec):
             if not await self.health.admit(route.carrier):
                 continue
             emitted = False
@@ -141,6 +143,10 @@ class Pipeline:
                 return "next" if decision.action == "retry" else decision.action
             retries += 1
             await self.sleep(decision.delay)
+
+    def _routes(self, job: ImageJob, spec: ModelSpec) -> list[Route]:
+        able = routing.candidates(job, spec, self.carriers, self.edit_support)
+        return routing.order(able, self.rng)
 
     async def _give_up(self, spec: ModelSpec, attempts: _Attempts) -> GatewayError:
         """The error once no route is left: all cooling down, or the most meaningful failure."""

@@ -4,11 +4,12 @@ failed attempt, and what to tell the client when every attempt failed. No I/O he
 from __future__ import annotations
 
 import random
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import groupby
 from typing import Literal
 
+from app.capabilities import EditSupport, can_serve
 from app.carriers.base import CarrierFailure
 from app.catalog import ModelSpec, Route
 from app.domain import ImageJob
@@ -32,22 +33,47 @@ class Decision:
     delay: float = 0.0
 
 
-def candidates(job: ImageJob, spec: ModelSpec, enabled: Collection[str]) -> list[Route]:
-    """Enabled routes whose carrier can serve ``job`` as asked; 4xx/503 when there is none."""
+def candidates(
+    job: ImageJob,
+    spec: ModelSpec,
+    enabled: Collection[str],
+    supports: Mapping[str, EditSupport] | None = None,
+) -> list[Route]:
+    """Enabled routes whose carrier can serve ``job`` as asked; 4xx/503 when there is none.
+
+    A route can fail the model's rules as that carrier applies them (``overrides``), or the
+    carrier's own edit support (``carriers[].edit``, else its kind's)."""
     routes = [route for route in spec.routes if route.carrier in enabled]
     if not routes:
         raise NoCarrierAvailable(
             f"No carrier is available for model '{spec.name}': every configured carrier is "
             "disabled (missing API key?)."
         )
-    problems = [(route, route_problem(job, route.rules)) for route in routes]
-    able = [route for route, problem in problems if problem is None]
+    able: list[Route] = []
+    reasons: dict[str, str] = {}
+    param: str | None = None
+    for route in routes:
+        problem = route_problem(job, route.rules) or _support_problem(
+            job, (supports or {}).get(route.carrier)
+        )
+        if problem is None:
+            able.append(route)
+        else:
+            param = param or problem[0]
+            reasons[route.carrier] = problem[1]
     if not able:
-        param, reason = next(problem for _, problem in problems if problem is not None)
+        why = "; ".join(f"carrier '{carrier}' {reason}" for carrier, reason in reasons.items())
         raise UnsupportedParameter(
-            f"No carrier for model '{spec.name}' supports {reason}.", param=param
+            f"No carrier of model '{spec.name}' can serve this request ({why}).", param=param
         )
     return able
+
+
+def _support_problem(job: ImageJob, support: EditSupport | None) -> tuple[str, str] | None:
+    reason = None if support is None else can_serve(job, support)
+    if reason is None:
+        return None
+    return ("mask" if "mask" in reason else "image"), reason.removeprefix("it ")
 
 
 def route_problem(job: ImageJob, rules: RuleSet) -> tuple[str, str] | None:
@@ -62,13 +88,13 @@ def route_problem(job: ImageJob, rules: RuleSet) -> tuple[str, str] | None:
     ]
     for param, value, allowed in checks:
         if value is not None and value not in allowed:
-            return param, f"{param} '{value}'"
+            return param, f"does not support {param} '{value}'"
     if job.output_compression is not None and not rules.output_compression:
-        return "output_compression", "output_compression"
+        return "output_compression", "does not support output_compression"
     if not rules.n[0] <= job.n <= rules.n[1]:
-        return "n", f"n={job.n}"
+        return "n", f"does not support n={job.n}"
     if job.size is not None and not _size_ok(job.size, rules):
-        return "size", f"size '{job.size}'"
+        return "size", f"does not support size '{job.size}'"
     return _edit_problem(job, rules)
 
 
@@ -85,11 +111,11 @@ def _edit_problem(job: ImageJob, rules: RuleSet) -> tuple[str, str] | None:
     if job.operation != "edit":
         return None
     if rules.edit is None:
-        return "model", "image edits"
+        return "model", "does not support image edits"
     if len(job.images) > rules.edit.max_images:
-        return "image", f"{len(job.images)} input images (at most {rules.edit.max_images})"
+        return "image", f"takes at most {rules.edit.max_images} input images"
     if job.mask is not None and not rules.edit.mask:
-        return "mask", "a mask"
+        return "mask", "does not support masks"
     return None
 
 

@@ -365,3 +365,30 @@ async def test_carriers_endpoint_needs_auth(
     names = [c["name"] for c in listing.json()["data"]]
     assert names == ["up", "local"]
     assert "sk-test" not in listing.text
+
+
+async def test_a_carrier_without_mask_support_is_skipped_for_masked_edits(
+    make_config: MakeConfig, upstream: respx.MockRouter
+) -> None:
+    a = upstream.post("http://a.test/v1/images/edits").mock(return_value=OK)
+    b = upstream.post("http://b.test/v1/images/edits").mock(return_value=OK)
+
+    def a_without_masks(data: dict) -> None:
+        two_carriers()(data)
+        data["carriers"][0]["edit"] = {"mask": False}
+
+    image = png_bytes((64, 64))
+    mask = png_bytes((64, 64), (0, 0, 0, 0), mode="RGBA")
+    async with serve_in_process(make_config(a_without_masks)) as client:
+        masked = await client.post(
+            "/v1/images/edits",
+            data={"prompt": "x"},
+            files=[("image", ("a.png", image)), ("mask", ("m.png", mask))],
+        )
+        plain = await client.post(
+            "/v1/images/edits", data={"prompt": "x"}, files=[("image", ("a.png", image))]
+        )
+    assert masked.status_code == 200, masked.text
+    assert masked.headers["x-imagegate-carrier"] == "b"
+    assert plain.headers["x-imagegate-carrier"] == "a"
+    assert a.call_count == 1 and b.call_count == 1

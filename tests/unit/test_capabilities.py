@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from app.capabilities import EditSupport, can_serve, no_capable_carrier
+from app.capabilities import EditSupport, can_serve
 from app.carriers import KINDS, edit_support
 from app.config import CarrierConfig
 from app.domain import ImageJob
@@ -74,7 +74,21 @@ def test_a_carrier_config_narrows_its_kind() -> None:
         CarrierConfig.model_validate({"name": "r", "kind": "local", "edit": {"masks": False}})
 
 
-def test_the_refusal_names_every_carrier_and_reason() -> None:
-    error = no_capable_carrier("gpt-image-1", {"a": "it does not support masks", "b": "x"})
-    assert error.status == 400
-    assert "carrier 'a': it does not support masks; carrier 'b': x" in error.message
+def test_routing_skips_carriers_whose_edit_support_falls_short() -> None:
+    from app.catalog import ModelSpec, Route
+    from app.errors import UnsupportedParameter
+    from app.routing import candidates
+
+    rules = RULES["gpt-image-1"]
+    spec = ModelSpec(
+        "gpt-image-1", (), rules, "openai", 0, (Route("a", "m", rules), Route("b", "m", rules))
+    )
+    supports = {"a": EditSupport(mask=False), "b": EditSupport(max_images=2)}
+    assert [r.carrier for r in candidates(edit_job(1, mask=True), spec, {"a", "b"}, supports)] == [
+        "b"
+    ]
+    with pytest.raises(UnsupportedParameter) as info:
+        candidates(edit_job(3, mask=True), spec, {"a", "b"}, supports)
+    assert info.value.status == 400 and info.value.param == "mask"
+    assert "carrier 'a' does not support masks" in info.value.message
+    assert "carrier 'b' takes at most 2 input images" in info.value.message
