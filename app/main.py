@@ -49,10 +49,12 @@ def build_services(
         carriers[carrier.name] = KINDS[carrier.kind].factory(carrier, tools)
     storage = make_storage(config.storage)
     routing = config.routing
+    # Carriers' image URLs are fetched as safely as clients' (allow-list included).
+    downloads = config.fetch.model_copy(update={"timeout": config.storage.download_timeout})
     health = InMemoryHealth(routing.cooldown)
     pipeline = Pipeline(
         carriers=carriers,
-        rehoster=Rehoster(storage, http, config.storage),
+        rehoster=Rehoster(storage, SafeFetcher(downloads, resolver), config.storage),
         health=health,
         retry=routing.retry,
         retries={c.name: c.retries for c in config.carriers},

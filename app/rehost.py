@@ -1,7 +1,8 @@
 """Re-hosting: turn what a carrier produced (base64, a URL, or bytes) into a stored image.
 
 Blocking work (base64 decoding, disk writes) runs in a worker thread. An upstream URL is
-downloaded by streaming, with a size cap and a timeout. Bytes must be a PNG, JPEG or WebP.
+downloaded by the SSRF-safe fetcher (a carrier must not make us fetch internal addresses),
+streaming, with a size cap and a timeout. Bytes must be a PNG, JPEG or WebP.
 """
 
 from __future__ import annotations
@@ -9,11 +10,11 @@ from __future__ import annotations
 import asyncio
 import logging
 
-import httpx
-
 from app.config import StorageConfig
 from app.domain import ImageFormat, ResponseFormat, StoredImage, UpstreamImage
+from app.fetch import FetchError, SafeFetcher
 from app.images import decode_b64, encode_b64, sniff, sniff_b64
+from app.spool import Spool
 from app.storage import Storage
 
 log = logging.getLogger(__name__)
@@ -24,11 +25,10 @@ class NotAnImage(Exception):
 
 
 class Rehoster:
-    def __init__(self, storage: Storage, http: httpx.AsyncClient, config: StorageConfig) -> None:
+    def __init__(self, storage: Storage, fetcher: SafeFetcher, config: StorageConfig) -> None:
         self._storage = storage
-        self._http = http
+        self._fetcher = fetcher
         self._max_bytes = config.download_max_bytes
-        self._timeout = httpx.Timeout(config.download_timeout)
 
     async def keep(self, image: UpstreamImage, response_format: ResponseFormat) -> StoredImage:
         """Store ``image`` unless ephemeral; base64 is handed back unchanged when asked for."""
@@ -66,21 +66,15 @@ class Rehoster:
                 return decode_b64(payload)
             except ValueError:
                 raise NotAnImage("the carrier's data URL is not valid base64") from None
+        spool = Spool(threshold=self._max_bytes + 1)  # held in memory: it is capped anyway
         try:
-            async with self._http.stream("GET", url, timeout=self._timeout) as response:
-                if response.status_code != 200:
-                    raise NotAnImage(f"downloading the image failed (HTTP {response.status_code})")
-                declared = response.headers.get("content-length")
-                if declared is not None and declared.isdigit() and int(declared) > self._max_bytes:
-                    raise NotAnImage("the carrier's image is larger than the download cap")
-                buffer = bytearray()
-                async for chunk in response.aiter_bytes():
-                    buffer += chunk
-                    if len(buffer) > self._max_bytes:
-                        raise NotAnImage("the carrier's image is larger than the download cap")
-                return bytes(buffer)
-        except httpx.HTTPError as exc:
-            raise NotAnImage(f"downloading the image failed ({type(exc).__name__})") from None
+            blob = await self._fetcher.fetch(url, spool.writer(), self._max_bytes)
+            with blob.open() as reader:
+                return reader.read()
+        except FetchError as exc:
+            raise NotAnImage(f"downloading the carrier's image failed: {exc}") from None
+        finally:
+            spool.close()
 
 
 def _check(data: bytes) -> ImageFormat:

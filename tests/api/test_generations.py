@@ -11,6 +11,7 @@ import pytest
 import respx
 
 from tests.conftest import UPSTREAM, UPSTREAM_KEY, MakeConfig, png_bytes, serve_in_process
+from tests.loopback import Reply, loopback_server
 
 GENERATIONS = f"{UPSTREAM}/images/generations"
 PNG = png_bytes((64, 48))
@@ -108,32 +109,57 @@ async def test_b64_ephemeral_stores_nothing(
 
 
 async def test_upstream_url_is_downloaded_and_rehosted(
-    client: httpx.AsyncClient, upstream: respx.MockRouter
+    make_config: MakeConfig, upstream: respx.MockRouter
+) -> None:
+    upstream.route(host="127.0.0.1").pass_through()
+    with loopback_server() as cdn:
+        cdn.routes["/x.png"] = Reply(body=PNG, headers={"content-type": "image/png"})
+        upstream.post(GENERATIONS).mock(
+            return_value=httpx.Response(
+                200,
+                json={
+                    "created": 1,
+                    "data": [{"url": cdn.url("/x.png"), "revised_prompt": "a fox, red"}],
+                },
+            )
+        )
+        # The image host is on loopback here, so it has to be allowed like any private address.
+        async with serve_in_process(make_config(fetch={"allow": ["127.0.0.1/32"]})) as client:
+            response = await client.post(
+                "/v1/images/generations", json={"model": "dall-e-3", "prompt": "a fox"}
+            )
+            assert response.status_code == 200, response.text
+            item = response.json()["data"][0]
+            assert item["revised_prompt"] == "a fox, red"
+            assert item["url"].startswith("http://gateway.test/images/")
+            assert (await client.get(item["url"])).content == PNG
+    assert cdn.connections == 1
+    assert response.json()["cost"] == 0.04
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://169.254.169.254/latest/meta-data/iam",
+        "http://127.0.0.1:9/x.png",
+        "http://[::1]/x.png",
+        "file:///etc/passwd",
+    ],
+)
+async def test_a_carrier_cannot_make_the_gateway_fetch_internal_addresses(
+    client: httpx.AsyncClient,
+    upstream: respx.MockRouter,
+    connections: list[tuple[str, int]],
+    url: str,
 ) -> None:
     upstream.post(GENERATIONS).mock(
-        return_value=httpx.Response(
-            200,
-            json={
-                "created": 1,
-                "data": [
-                    {"url": "https://cdn.upstream.test/x.png", "revised_prompt": "a fox, red"}
-                ],
-            },
-        )
-    )
-    cdn = upstream.get("https://cdn.upstream.test/x.png").mock(
-        return_value=httpx.Response(200, content=PNG)
+        return_value=httpx.Response(200, json={"created": 1, "data": [{"url": url}]})
     )
     response = await client.post(
         "/v1/images/generations", json={"model": "dall-e-3", "prompt": "a fox"}
     )
-    assert response.status_code == 200
-    assert cdn.called
-    item = response.json()["data"][0]
-    assert item["revised_prompt"] == "a fox, red"
-    assert item["url"].startswith("http://gateway.test/images/")
-    assert (await client.get(item["url"])).content == PNG
-    assert response.json()["cost"] == 0.04
+    assert response.status_code == 502
+    assert connections == []
 
 
 async def test_dall_e_upstream_is_asked_for_base64(
