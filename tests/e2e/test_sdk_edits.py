@@ -176,3 +176,30 @@ def test_json_edit_urls_to_addresses_off_the_allow_list_are_refused(
         assert response.status_code == 400
         assert response.json()["error"]["code"] == "invalid_image_url"
         assert target.connections == 0
+
+
+def test_sdk_streams_an_edit(gateway: RunningGateway, tmp_path: Path) -> None:
+    source = tmp_path / "room.png"
+    source.write_bytes(picture((200, 40, 40)))
+    with source.open("rb") as image:
+        events = list(
+            sdk(gateway).images.edit(
+                model="offline",
+                image=image,
+                mask=mask_png(),
+                prompt="add a lamp",
+                size="1024x1024",
+                stream=True,
+                partial_images=2,
+            )  # fmt: skip
+        )
+    assert [e.type for e in events] == [
+        "image_edit.partial_image",
+        "image_edit.partial_image",
+        "image_edit.completed",
+    ]
+    final = events[-1].model_dump()
+    edited = fetch_picture(final["url"]).convert("RGB")
+    assert edited.size == (1024, 1024)
+    assert edited.getpixel((1000, 20)) == (200, 40, 40)  # streamed edits keep the unmasked input
+    assert Image.open(io.BytesIO(base64.b64decode(final["b64_json"]))).size == (1024, 1024)
