@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import io
 import os
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import httpx
@@ -34,13 +34,8 @@ def server() -> Iterator[LoopbackServer]:
         yield s
 
 
-@pytest.fixture
-async def client(
-    make_config: MakeConfig, upstream: respx.MockRouter
-) -> AsyncIterator[httpx.AsyncClient]:
-    """No allow-list: every private address, 127.0.0.1 included, is refused."""
-    async with serve_in_process(make_config()) as c:
-        yield c
+# `client` (tests/conftest.py) has no allow-list: every private address, 127.0.0.1
+# included, is refused.
 
 
 def assert_error(response: httpx.Response, status: int, param: str | None, code: str) -> None:
