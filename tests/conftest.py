@@ -26,7 +26,9 @@ UPSTREAM_KEY = "sk-test-UPSTREAM-SECRET-1234567890"
 MakeConfig = Callable[..., GatewayConfig]
 
 
-def png_bytes(size: tuple[int, int] = (32, 32), colour: tuple[int, ...] = (200, 30, 30), mode: str = "RGB") -> bytes:
+def png_bytes(
+    size: tuple[int, int] = (32, 32), colour: tuple[int, ...] = (200, 30, 30), mode: str = "RGB"
+) -> bytes:
     out = io.BytesIO()
     Image.new(mode, size, colour).save(out, "PNG")
     return out.getvalue()
@@ -37,15 +39,18 @@ def base_config(tmp_path: Path) -> dict[str, Any]:
         "server": {"default_model": "gpt-image-2"},
         "storage": {"directory": str(tmp_path / "images")},
         "carriers": [
-            {"name": "up", "kind": "openai", "base_url": UPSTREAM, "api_key": UPSTREAM_KEY, "timeout": 5},
+            {"name": "up", "kind": "openai", "base_url": UPSTREAM, "api_key": UPSTREAM_KEY,
+             "timeout": 5},
             {"name": "local", "kind": "local"},
         ],
         "models": [
             {"name": "gpt-image-2", "aliases": ["gi2"], "rules": "gpt-image-2",
-             "price": {"input_text_per_mtok": 5, "input_image_per_mtok": 8, "output_image_per_mtok": 30},
+             "price": {"input_text_per_mtok": 5, "input_image_per_mtok": 8,
+                       "output_image_per_mtok": 30},
              "carriers": [{"carrier": "up", "model": "upstream-gpt-image-2"}]},
             {"name": "gpt-image-1", "rules": "gpt-image-1", "carriers": [{"carrier": "up"}]},
-            {"name": "gpt-image-2.5-flare", "rules": "gpt-image-2.5", "carriers": [{"carrier": "up"}]},
+            {"name": "gpt-image-2.5-flare", "rules": "gpt-image-2.5",
+             "carriers": [{"carrier": "up"}]},
             {"name": "dall-e-3", "rules": "dall-e-3", "carriers": [{"carrier": "up"}],
              "price": {"per_image": {"standard": 0.04, "hd": 0.08, "auto": 0.04}}},
             {"name": "dall-e-2", "rules": "dall-e-2", "carriers": [{"carrier": "local"}]},
@@ -67,7 +72,9 @@ def write_config(tmp_path: Path, data: dict[str, Any], name: str = "gateway.yaml
 def make_config(tmp_path: Path) -> MakeConfig:
     """Build a config from the test base, with top-level sections replaced or edited."""
 
-    def make(edit: Callable[[dict[str, Any]], None] | None = None, **sections: Any) -> GatewayConfig:
+    def make(
+        edit: Callable[[dict[str, Any]], None] | None = None, **sections: Any
+    ) -> GatewayConfig:
         data = base_config(tmp_path)
         data.update(sections)
         if edit is not None:
@@ -100,6 +107,8 @@ def upstream() -> Iterator[respx.MockRouter]:
 
 
 @pytest.fixture
-async def client(make_config: MakeConfig, upstream: respx.MockRouter) -> AsyncIterator[httpx.AsyncClient]:
+async def client(
+    make_config: MakeConfig, upstream: respx.MockRouter
+) -> AsyncIterator[httpx.AsyncClient]:
     async with serve_in_process(make_config()) as c:
         yield c

@@ -24,7 +24,11 @@ GPT = ["gpt-image-1", "gpt-image-1.5", "gpt-image-1-mini", "gpt-image-2", "gpt-i
 def job(rules: str, operation: str = "generate", **params: Any):
     raw = {"prompt": "a red fox", **params}
     return normalize(
-        raw, operation=operation, model=rules, rules=RULES[rules], default_response_format="url"  # type: ignore[arg-type]
+        raw,
+        operation=operation,  # type: ignore[arg-type]
+        model=rules,
+        rules=RULES[rules],
+        default_response_format="url",
     )
 
 
@@ -151,7 +155,9 @@ def test_prompt_at_the_limit_is_accepted() -> None:
 
 
 def test_streaming_with_n_above_one_uses_openais_message() -> None:
-    assert refused("gpt-image-2", stream=True, n=2).message == "Streaming is only supported with n=1."
+    assert (
+        refused("gpt-image-2", stream=True, n=2).message == "Streaming is only supported with n=1."
+    )
 
 
 # --- adjustments -------------------------------------------------------------------------------
@@ -177,7 +183,9 @@ def test_null_means_not_set() -> None:
 
 
 def test_form_strings_are_coerced() -> None:
-    result = job("gpt-image-1", n="3", stream="false", output_format="webp", output_compression="40")
+    result = job(
+        "gpt-image-1", n="3", stream="false", output_format="webp", output_compression="40"
+    )
     assert (result.n, result.stream, result.output_compression) == (3, False, 40)
 
 
@@ -214,7 +222,9 @@ def test_input_fidelity_is_dropped_on_generations() -> None:
 def test_input_fidelity_on_edits_is_kept_only_where_supported(rules: str, kept: str | None) -> None:
     result = job(rules, operation="edit", input_fidelity="high")
     assert result.input_fidelity == kept
-    assert (kept is None) == any(a.startswith("input_fidelity: dropped") for a in result.adjustments)
+    assert (kept is None) == any(
+        a.startswith("input_fidelity: dropped") for a in result.adjustments
+    )
 
 
 # --- what goes upstream ------------------------------------------------------------------------
