@@ -20,6 +20,7 @@ from app.pipeline import Pipeline
 from app.rehost import Rehoster
 from app.settings import Settings, environment
 from app.storage import make_storage
+from app.transport import TransportFactory, default_transport
 
 log = logging.getLogger(__name__)
 
@@ -42,11 +43,16 @@ def build_services(config: GatewayConfig, http: httpx.AsyncClient) -> Services:
     )
 
 
-def create_app(config: GatewayConfig) -> FastAPI:
+def create_app(
+    config: GatewayConfig, *, http_transport: TransportFactory = default_transport
+) -> FastAPI:
+    """The app; ``http_transport`` builds the upstream transport (tests pass one respx mocks)."""
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[State]:
         limits = httpx.Limits(max_connections=1000, max_keepalive_connections=200)
-        async with httpx.AsyncClient(limits=limits, follow_redirects=False) as http:
+        transport = http_transport(limits)
+        async with httpx.AsyncClient(transport=transport, follow_redirects=False) as http:
             yield {"services": build_services(config, http)}
 
     app = FastAPI(

@@ -18,6 +18,7 @@ from PIL import Image
 from app.carriers import REQUIRED_FIELDS
 from app.config import GatewayConfig, load_config
 from app.main import create_app
+from app.transport import httpcore_transport
 
 ROOT = Path(__file__).resolve().parent.parent
 UPSTREAM = "http://upstream.test/v1"
@@ -86,8 +87,12 @@ def make_config(tmp_path: Path) -> MakeConfig:
 
 @asynccontextmanager
 async def serve_in_process(config: GatewayConfig) -> AsyncIterator[httpx.AsyncClient]:
-    """The app with its lifespan running, behind an in-process httpx client."""
-    app = create_app(config)
+    """The app with its lifespan running, behind an in-process httpx client.
+
+    Upstream calls go through httpx's own transport, the one respx patches (the gateway's
+    default aiohttp transport is tested on its own, against real loopback servers).
+    """
+    app = create_app(config, http_transport=httpcore_transport)
     async with app.router.lifespan_context(app) as state:
 
         async def with_state(scope: Any, receive: Any, send: Any) -> None:
