@@ -14,6 +14,7 @@ from typing import Any
 import httpx
 import orjson
 
+from app import upstream_json
 from app.carriers.base import (
     CarrierFailure,
     CarrierTools,
@@ -33,23 +34,26 @@ class OpenAICarrier:
         self.name = config.name
         self._http = tools.http
         self._base_url = config.base_url
+        self._generations_url = httpx.URL(config.base_url + "/images/generations")  # parsed once
         self._secret = config.api_key.get_secret_value() if config.api_key else ""
         self._headers = {**config.headers, "authorization": f"Bearer {self._secret}"}
+        self._json_headers = {**self._headers, "content-type": "application/json"}
         self._timeout = httpx.Timeout(config.timeout, connect=config.connect_timeout)
 
     async def run(self, job: ImageJob, upstream_model: str) -> CarrierResult:
         params = job.upstream_params()
         params["model"] = upstream_model
         response = await self._send(
-            "/images/generations",
+            self._generations_url,
             content=orjson.dumps(params),
-            headers={**self._headers, "content-type": "application/json"},
+            headers=self._json_headers,
         )
         return self._parse(response)
 
-    async def _send(self, path: str, **kwargs: Any) -> httpx.Response:
+    async def _send(self, path: str | httpx.URL, **kwargs: Any) -> httpx.Response:
+        url = path if isinstance(path, httpx.URL) else self._base_url + path
         try:
-            response = await self._http.post(self._base_url + path, timeout=self._timeout, **kwargs)
+            response = await self._http.post(url, timeout=self._timeout, **kwargs)
         except httpx.HTTPError as exc:
             kind = classify_exception(exc)
             what = "did not answer in time" if kind == "timeout" else "could not be reached"
@@ -89,7 +93,7 @@ class OpenAICarrier:
 
     def _parse(self, response: httpx.Response) -> CarrierResult:
         try:
-            body = orjson.loads(response.content)
+            body = upstream_json.loads(response.content)
             items = body["data"]
             images = tuple(_image(item) for item in items)
         except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
