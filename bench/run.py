@@ -62,6 +62,7 @@ class Options:
     compare: Path | None
     pin: bool
     profile: Path | None = None
+    storage: Path | None = None
 
 
 @dataclass
@@ -135,9 +136,11 @@ class Gateway:
     ready_s: float | None = None
 
 
-def start_gateway(scenario: Scenario, mock_port: int, work: Path, pin: bool) -> Gateway:
+def start_gateway(
+    scenario: Scenario, mock_port: int, work: Path, pin: bool, storage_root: Path | None = None
+) -> Gateway:
     port = free_port()
-    storage = work / f"images-{uuid.uuid4().hex[:8]}"
+    storage = (storage_root or work) / f"images-{uuid.uuid4().hex[:8]}"
     env = {
         **os.environ,
         "BENCH_MOCK_PORT": str(mock_port),
@@ -187,7 +190,7 @@ def start_profiler(
     command = [
         py_spy, "record", "--pid", str(gateway.process.pid), "--rate", "250", "--format", "raw",
         "--duration", str(int(scenario.warmup + opts.duration + 0.999)), "--output", str(out),
-        "--nonblocking", "--threads",
+        "--nonblocking", "--threads", "--gil",
     ]  # fmt: skip
     if scenario.workers > 1:
         command.append("--subprocesses")
@@ -303,7 +306,7 @@ async def measure_direct(scenario: Scenario, mock_port: int, duration: float) ->
 async def measure_gateway(scenario: Scenario, gateway: Gateway, duration: float) -> Metrics:
     request = request_for(scenario, gateway.port)
     sampler = gateway.sampler
-    edges: dict[str, tuple[float, float]] = {}
+    edges: dict[str, tuple[float, tuple[float, float]]] = {}
 
     def on_window(edge: str) -> None:
         edges[edge] = (time.perf_counter(), sampler.cpu())
@@ -329,10 +332,12 @@ async def measure_gateway(scenario: Scenario, gateway: Gateway, duration: float)
         sampling.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await sampling
-    cpu_s = wall = None
+    cpu_s = sys_s = wall = None
     if "start" in edges and "end" in edges:
         wall = edges["end"][0] - edges["start"][0]
-        cpu_s = edges["end"][1] - edges["start"][1]
+        user_s = edges["end"][1][0] - edges["start"][1][0]
+        sys_s = edges["end"][1][1] - edges["start"][1][1]
+        cpu_s = user_s + sys_s
     peak = max(sampler.peak_rss, sampler.high_water())
     return {
         "rps": result.rps,
@@ -343,6 +348,7 @@ async def measure_gateway(scenario: Scenario, gateway: Gateway, duration: float)
         if cpu_s is not None and result.completed
         else None,
         "cpu_use": cpu_s / wall if cpu_s is not None and wall else None,
+        "cpu_sys_share": sys_s / cpu_s if sys_s is not None and cpu_s else None,
         "peak_rss_mb": peak / 2**20,
         "errors": result.error_count,
         "error_kinds": result.errors,
@@ -360,7 +366,7 @@ async def run_once(scenario: Scenario, opts: Options, work: Path, log: Path) -> 
             raise RuntimeError(f"the mock upstream answers wrongly: {problem}")
         metrics = await measure_direct(scenario, mock_port, opts.duration)
         started = time.perf_counter()
-        gateway = start_gateway(scenario, mock_port, work, opts.pin)
+        gateway = start_gateway(scenario, mock_port, work, opts.pin, opts.storage)
         try:
             await wait_ready(gateway, started, scenario.workers)
             request = request_for(scenario, gateway.port)
@@ -381,7 +387,6 @@ async def run_once(scenario: Scenario, opts: Options, work: Path, log: Path) -> 
                     profiler.wait(30)
         finally:
             stop(gateway.process)
-            shutil.rmtree(gateway.storage, ignore_errors=True)
         if metrics.get("p50_ms") is not None and metrics.get("direct_p50_ms") is not None:
             metrics["added_p50_ms"] = metrics["p50_ms"] - metrics["direct_p50_ms"]
         if metrics.get("direct_rps"):
@@ -428,7 +433,7 @@ def brief(m: Metrics) -> str:
         f"direct {fmt(m.get('direct_rps'), '.0f')}/s",
         f"gateway {fmt(m.get('rps'), '.0f')}/s",
         f"p50 {fmt(m.get('p50_ms'), '.2f')} ms (+{fmt(m.get('added_p50_ms'), '.2f')})",
-        f"cpu {fmt(m.get('cpu_ms'), '.2f')} ms/req",
+        f"cpu {fmt(m.get('cpu_ms'), '.2f')} ms/req ({fmt(m.get('cpu_sys_share'), '.0%')} kernel)",
         f"rss {fmt(m.get('peak_rss_mb'), '.0f')} MB",
         f"errors {m.get('errors', 0)}",
     ]
@@ -594,9 +599,14 @@ def compare(old_path: Path, outcomes: list[Outcome]) -> list[str]:
 
 
 async def run_all(opts: Options) -> list[Outcome]:
+    """Every scenario; stored images are deleted only at the end (see ``--storage-dir``)."""
     outcomes = []
-    with tempfile.TemporaryDirectory(prefix="imagegate-bench-") as tmp:
-        work = Path(tmp)
+    with contextlib.ExitStack() as cleanup:
+        work = Path(cleanup.enter_context(tempfile.TemporaryDirectory(prefix="imagegate-bench-")))
+        if opts.storage is not None:
+            opts.storage.mkdir(parents=True, exist_ok=True)
+            where = tempfile.TemporaryDirectory(prefix="imagegate-bench-", dir=opts.storage)
+            opts.storage = Path(cleanup.enter_context(where))
         for scenario in opts.scenarios:
             print(f"{scenario.name}: {scenario.about}", flush=True)
             outcome = await run_scenario(scenario, opts, work)
@@ -630,6 +640,13 @@ def parse(argv: list[str] | None) -> Options:
     parser.add_argument("--compare", type=Path, help="a previous results JSON to compare with")
     parser.add_argument("--no-pin", action="store_true", help="do not pin processes to CPUs")
     parser.add_argument(
+        "--storage-dir",
+        type=Path,
+        default=os.environ.get("BENCH_STORAGE") or None,
+        help="where the gateway stores images (default: the system temp directory); "
+        "deleted at the end of the bench",
+    )
+    parser.add_argument(
         "--profile",
         type=Path,
         help="record the gateway with py-spy into DIR/<scenario>.txt (collapsed stacks)",
@@ -642,7 +659,16 @@ def parse(argv: list[str] | None) -> Options:
     except ValueError as exc:
         parser.error(str(exc))
     pin = not args.no_pin and (os.cpu_count() or 1) >= 2 and shutil.which("taskset") is not None
-    return Options(scenarios, args.duration, args.runs, args.out, args.compare, pin, args.profile)
+    return Options(
+        scenarios,
+        args.duration,
+        args.runs,
+        args.out,
+        args.compare,
+        pin,
+        args.profile,
+        args.storage_dir,
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
