@@ -29,6 +29,20 @@ def sniff_b64(text: str) -> ImageFormat | None:
         return None
 
 
+# Whether pybase64's SIMD C extension is loaded (else it falls back to the slow stdlib).
+FAST_B64 = "C extension active" in pybase64.get_version()
+
+
+def decode_b64_exact(data: bytes | memoryview) -> bytes | None:
+    """Decode canonical, padded base64 (the common case) or return None: no lenient rules."""
+    if len(data) % 4:
+        return None
+    try:
+        return pybase64.b64decode(data, validate=True)
+    except (binascii.Error, ValueError):
+        return None
+
+
 def decode_b64(text: str) -> bytes:
     """Decode base64 (standard alphabet, tolerating missing padding); ValueError when invalid.
 

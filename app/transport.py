@@ -103,14 +103,16 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
 
 
 class _ResponseStream(httpx.AsyncByteStream):
-    """The body as aiohttp receives it: whole socket reads, no re-chunking."""
+    """The body as aiohttp parsed it, chunk by chunk: no joining or re-chunking here."""
 
     def __init__(self, response: aiohttp.ClientResponse) -> None:
         self._response = response
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
         with _MAPPED:
-            async for chunk in self._response.content.iter_any():
+            # iter_chunks hands over aiohttp's buffered chunks one by one; iter_any would
+            # first join whatever is buffered (a copy httpx's own join makes anyway).
+            async for chunk, _ in self._response.content.iter_chunks():
                 yield chunk
 
     async def aclose(self) -> None:

@@ -22,34 +22,44 @@ _KEY = b'"b64_json"'
 _SPACE = b" \t\r\n"
 
 
-def loads(content: bytes) -> Any:
-    """``orjson.loads(content)``, faster for ImagesResponse bodies with big ``b64_json``."""
+def loads(content: bytes, *, raw_b64: bool = False) -> Any:
+    """``orjson.loads(content)``, faster for ImagesResponse bodies with big ``b64_json``.
+
+    With ``raw_b64``, a ``b64_json`` value cut out of a large body is left as a memoryview of
+    ``content``: the bytes between the quotes, not checked for escapes or non-ASCII (a second
+    scan of the whole value). Whoever only needs the decoded image skips building a multi-MB
+    str, but must validate the bytes (strict base64 decoding rejects ``\\`` and non-ASCII)
+    and parse again without ``raw_b64`` when they are not plain base64.
+    """
     if len(content) >= LARGE_BODY:
-        parsed = _loads_cutting_b64(content)
+        parsed = _loads_cutting_b64(content, raw_b64)
         if parsed is not None:
             return parsed
     return orjson.loads(content)
 
 
-def _loads_cutting_b64(content: bytes) -> Any | None:
+def _loads_cutting_b64(content: bytes, raw: bool) -> Any | None:
     pieces: list[bytes] = []
-    values: list[str] = []
+    values: list[str | memoryview] = []
     view = memoryview(content)
-    position = 0
-    while (key := content.find(_KEY, position)) != -1:
-        start = _string_start(content, key + len(_KEY))
+    position = search = 0  # copied up to `position`; looking for keys from `search`
+    while (key := content.find(_KEY, search)) != -1:
+        search = key + len(_KEY)
+        start = _string_start(content, search)
         if start is None:  # `"b64_json"` as a value, or a non-string value: not ours to cut
-            position = key + len(_KEY)
             continue
-        end = content.find(b'"', start)
-        if end == -1 or content.find(b"\\", start, end) != -1:
+        end = _string_end(content, start)
+        if end == -1 or (not raw and content.find(b"\\", start, end) != -1):
             return None
-        try:
-            values.append(str(view[start:end], "ascii"))
-        except UnicodeDecodeError:
-            return None
+        if raw:
+            values.append(view[start:end])
+        else:
+            try:
+                values.append(str(view[start:end], "ascii"))
+            except UnicodeDecodeError:
+                return None
         pieces += (content[position:start], str(len(values) - 1).encode())
-        position = end
+        position = search = end
     if not values:
         return None
     pieces.append(content[position:])
@@ -75,7 +85,20 @@ def _string_start(content: bytes, index: int) -> int | None:
     return index + 1
 
 
-def _put_back(body: Any, values: list[str]) -> bool:
+def _string_end(content: bytes, start: int) -> int:
+    """The index of the quote closing a string that starts at ``start``, or -1."""
+    end = content.find(b'"', start)
+    while end != -1:
+        backslashes = 0
+        while end - backslashes > start and content[end - backslashes - 1] == 0x5C:  # '\\'
+            backslashes += 1
+        if backslashes % 2 == 0:
+            return end
+        end = content.find(b'"', end + 1)
+    return -1
+
+
+def _put_back(body: Any, values: list[str | memoryview]) -> bool:
     """Replace the placeholders ("0", "1", ...) at ``data[i].b64_json``; False if misplaced."""
     data = body.get("data") if isinstance(body, dict) else None
     if not isinstance(data, list):

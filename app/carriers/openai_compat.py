@@ -23,6 +23,7 @@ from app.carriers.base import (
 )
 from app.config import CarrierConfig
 from app.domain import CarrierResult, ImageJob, UpstreamImage
+from app.images import FAST_B64, decode_b64_exact
 
 log = logging.getLogger(__name__)
 _ECHOED = ("size", "quality", "background", "output_format")
@@ -48,7 +49,8 @@ class OpenAICarrier:
             content=orjson.dumps(params),
             headers=self._json_headers,
         )
-        return self._parse(response)
+        # A client that wants a URL never sees the base64: decode it straight from the body.
+        return self._parse(response, decode_b64=job.response_format == "url")
 
     async def _send(self, path: str | httpx.URL, **kwargs: Any) -> httpx.Response:
         url = path if isinstance(path, httpx.URL) else self._base_url + path
@@ -91,11 +93,13 @@ class OpenAICarrier:
         error = body.get("error") if isinstance(body, dict) else None
         return error if isinstance(error, dict) else {}
 
-    def _parse(self, response: httpx.Response) -> CarrierResult:
+    def _parse(self, response: httpx.Response, decode_b64: bool = False) -> CarrierResult:
         try:
-            body = upstream_json.loads(response.content)
+            body = upstream_json.loads(response.content, raw_b64=decode_b64 and FAST_B64)
             items = body["data"]
             images = tuple(_image(item) for item in items)
+        except _NotPlainBase64:
+            return self._parse(response)  # escapes, line breaks...: the usual, lenient path
         except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
             raise CarrierFailure(
                 "transient", f"carrier '{self.name}' sent an unreadable response"
@@ -121,11 +125,20 @@ def _image(item: Any) -> UpstreamImage:
     revised = item.get("revised_prompt")
     revised = revised if isinstance(revised, str) else None
     b64, url = item.get("b64_json"), item.get("url")
+    if isinstance(b64, memoryview):  # raw bytes cut out of the body by upstream_json
+        data = decode_b64_exact(b64)
+        if not data:
+            raise _NotPlainBase64
+        return UpstreamImage(data=data, revised_prompt=revised)
     if isinstance(b64, str) and b64:
         return UpstreamImage(b64=b64, revised_prompt=revised)
     if isinstance(url, str) and url.startswith(("https://", "http://", "data:")):
         return UpstreamImage(url=url, revised_prompt=revised)
     raise ValueError("image entry has neither b64_json nor url")
+
+
+class _NotPlainBase64(Exception):
+    """A raw b64_json value that is not canonical base64: parse the body the usual way."""
 
 
 def _retry_after(headers: httpx.Headers) -> float | None:

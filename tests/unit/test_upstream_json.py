@@ -92,3 +92,40 @@ def test_orjson_never_sees_the_base64(monkeypatch: pytest.MonkeyPatch) -> None:
     document = orjson.dumps({"data": [{"b64_json": B64}, {"b64_json": OTHER}]})
     assert upstream_json.loads(document)["data"][1]["b64_json"] == OTHER
     assert sizes and max(sizes) < 200
+
+
+def test_the_name_as_a_value_does_not_stop_the_cut(monkeypatch: pytest.MonkeyPatch) -> None:
+    sizes: list[int] = []
+    real = orjson.loads
+
+    def spy(data: bytes) -> object:
+        sizes.append(len(data))
+        return real(data)
+
+    monkeypatch.setattr(orjson, "loads", spy)
+    document = orjson.dumps({"response_format": "b64_json", "data": [{"b64_json": B64}]})
+    assert upstream_json.loads(document) == real(document)
+    assert max(sizes) < 200
+
+
+def test_raw_values_are_views_of_the_body() -> None:
+    document = orjson.dumps({"data": [{"b64_json": B64, "revised_prompt": "é"}]})
+    value = upstream_json.loads(document, raw_b64=True)["data"][0]["b64_json"]
+    assert isinstance(value, memoryview)
+    assert value.obj is document
+    assert bytes(value) == B64.encode()
+    # small bodies and values the cut cannot take stay str
+    assert upstream_json.loads(b'{"data": [{"b64_json": "QQ=="}]}', raw_b64=True) == {
+        "data": [{"b64_json": "QQ=="}]
+    }
+
+
+@pytest.mark.parametrize(
+    "value", ["abc", r"say \"hi\"", r"ends with a backslash \\", r"\\\"", r"x\u0041y\/z"]
+)
+def test_raw_values_end_at_the_real_closing_quote(value: str) -> None:
+    document = b'{"data": [{"b64_json": "' + value.encode() + b'", "n": 1}], "pad": "'
+    document += b"x" * LARGE_BODY + b'"}'
+    parsed = upstream_json.loads(document, raw_b64=True)
+    assert bytes(parsed["data"][0]["b64_json"]) == value.encode()
+    assert parsed["data"][0]["n"] == 1
