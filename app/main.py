@@ -20,7 +20,7 @@ from app.pipeline import Pipeline
 from app.rehost import Rehoster
 from app.settings import Settings, environment
 from app.storage import make_storage
-from app.transport import TransportFactory, default_transport
+from app.transport import TransportFactory, UpstreamClient, default_transport
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +52,7 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[State]:
         limits = httpx.Limits(max_connections=1000, max_keepalive_connections=200)
         transport = http_transport(limits)
-        async with httpx.AsyncClient(transport=transport, follow_redirects=False) as http:
+        async with UpstreamClient(transport=transport, follow_redirects=False) as http:
             yield {"services": build_services(config, http)}
 
     app = FastAPI(

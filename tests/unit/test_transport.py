@@ -12,7 +12,7 @@ import pytest
 from aiohttp import web
 
 from app.carriers.base import classify_exception
-from app.transport import AiohttpTransport
+from app.transport import AiohttpTransport, UpstreamClient
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -202,3 +202,23 @@ async def test_closing_the_client_closes_the_session(server) -> None:
     async with httpx.AsyncClient(transport=transport) as client:
         assert (await client.get(base + "/")).text == "ok"
     assert transport._session is None
+
+
+async def test_the_upstream_client_keeps_no_cookies(server) -> None:
+    seen: list[str | None] = []
+
+    async def sticky(request: web.Request) -> web.Response:
+        seen.append(request.headers.get("cookie"))
+        response = web.Response(text="ok")
+        response.set_cookie("session", "abc")
+        return response
+
+    base = await server("GET", "/", sticky)
+    async with UpstreamClient(transport=AiohttpTransport()) as client:
+        first = await client.get(base + "/")
+        await client.get(base + "/")
+        assert first.cookies["session"] == "abc"  # still readable on the response itself
+        assert not client.cookies
+        with pytest.raises(ValueError):
+            client.cookies = {"a": "b"}
+    assert seen == [None, None]
