@@ -306,7 +306,7 @@ async def measure_direct(scenario: Scenario, mock_port: int, duration: float) ->
 async def measure_gateway(scenario: Scenario, gateway: Gateway, duration: float) -> Metrics:
     request = request_for(scenario, gateway.port)
     sampler = gateway.sampler
-    edges: dict[str, tuple[float, tuple[float, float]]] = {}
+    edges: dict[str, tuple[float, tuple[float, float, int]]] = {}
 
     def on_window(edge: str) -> None:
         edges[edge] = (time.perf_counter(), sampler.cpu())
@@ -333,7 +333,9 @@ async def measure_gateway(scenario: Scenario, gateway: Gateway, duration: float)
         with contextlib.suppress(asyncio.CancelledError):
             await sampling
     cpu_s = sys_s = wall = None
+    faults = 0
     if "start" in edges and "end" in edges:
+        faults = edges["end"][1][2] - edges["start"][1][2]
         wall = edges["end"][0] - edges["start"][0]
         user_s = edges["end"][1][0] - edges["start"][1][0]
         sys_s = edges["end"][1][1] - edges["start"][1][1]
@@ -349,6 +351,7 @@ async def measure_gateway(scenario: Scenario, gateway: Gateway, duration: float)
         else None,
         "cpu_use": cpu_s / wall if cpu_s is not None and wall else None,
         "cpu_sys_share": sys_s / cpu_s if sys_s is not None and cpu_s else None,
+        "faults_per_req": faults / result.completed if result.completed else None,
         "peak_rss_mb": peak / 2**20,
         "errors": result.error_count,
         "error_kinds": result.errors,
@@ -356,8 +359,14 @@ async def measure_gateway(scenario: Scenario, gateway: Gateway, duration: float)
     }
 
 
-async def run_once(scenario: Scenario, opts: Options, work: Path, log: Path) -> Metrics | str:
-    """One run of one scenario: direct, then through a fresh gateway; a str means unavailable."""
+async def run_once(
+    scenario: Scenario, opts: Options, work: Path, log: Path
+) -> tuple[Metrics, str | None]:
+    """One run of one scenario: direct, then through a fresh gateway.
+
+    The second value says why the gateway part is not available (edits on a build without
+    them); the direct numbers are still returned.
+    """
     with mock_upstream(scenario, log, opts.pin) as mock_port:
         png = noise_png(scenario.image_bytes)
         direct_request = request_for(scenario, mock_port)
@@ -372,7 +381,8 @@ async def run_once(scenario: Scenario, opts: Options, work: Path, log: Path) -> 
             request = request_for(scenario, gateway.port)
             status, body = await loadgen.fetch(HOST, gateway.port, request, max_wait=60)
             if status in (404, 405) and scenario.operation == "edit":
-                return f"the gateway answers HTTP {status} for edits: not available on this build"
+                why = f"the gateway answers HTTP {status} for edits: not available on this build"
+                return metrics, why
             problem = await verify_answer(gateway.port, request, scenario.response_format, png)
             if problem is not None:
                 raise RuntimeError(f"the gateway answers wrongly: {problem}")
@@ -392,7 +402,7 @@ async def run_once(scenario: Scenario, opts: Options, work: Path, log: Path) -> 
         if metrics.get("direct_rps"):
             metrics["ratio"] = metrics["rps"] / metrics["direct_rps"]
         metrics["log_problems"] = len(log_problems(gateway.log))
-        return metrics
+        return metrics, None
 
 
 def median_of(runs: list[Metrics]) -> Metrics:
@@ -412,14 +422,15 @@ async def run_scenario(scenario: Scenario, opts: Options, work: Path) -> Outcome
     log = work / f"mock-{scenario.name}.log"
     for index in range(opts.runs):
         try:
-            measured = await run_once(scenario, opts, work, log)
+            measured, unavailable = await run_once(scenario, opts, work, log)
         except (RuntimeError, OSError) as exc:
             outcome.status, outcome.note = "failed", str(exc)
             break
-        if isinstance(measured, str):
-            outcome.status, outcome.note = "not available", measured
-            break
         outcome.runs.append(measured)
+        if unavailable is not None:
+            outcome.status, outcome.note = "not available", unavailable
+            print(f"  direct only: {brief(measured)}", flush=True)
+            break
         print(f"  run {index + 1}/{opts.runs}: {brief(measured)}", flush=True)
     if outcome.runs:
         outcome.median = median_of(outcome.runs)
@@ -429,12 +440,16 @@ async def run_scenario(scenario: Scenario, opts: Options, work: Path) -> Outcome
 
 
 def brief(m: Metrics) -> str:
+    if m.get("rps") is None:
+        rps, p50 = fmt(m.get("direct_rps"), ".0f"), fmt(m.get("direct_p50_ms"), ".2f")
+        return f"direct {rps}/s, p50 {p50} ms"
     parts = [
         f"direct {fmt(m.get('direct_rps'), '.0f')}/s",
         f"gateway {fmt(m.get('rps'), '.0f')}/s",
         f"p50 {fmt(m.get('p50_ms'), '.2f')} ms (+{fmt(m.get('added_p50_ms'), '.2f')})",
         f"cpu {fmt(m.get('cpu_ms'), '.2f')} ms/req ({fmt(m.get('cpu_sys_share'), '.0%')} kernel)",
         f"rss {fmt(m.get('peak_rss_mb'), '.0f')} MB",
+        f"{fmt(m.get('faults_per_req'), '.0f')} faults/req",
         f"errors {m.get('errors', 0)}",
     ]
     if m.get("first_error"):
@@ -472,6 +487,9 @@ def table(outcomes: list[Outcome]) -> str:
         m = o.median
         if o.status != "ok" and not m:
             cells = [o.scenario.name, o.status] + [""] * (len(COLUMNS) - 2)
+        elif o.status != "ok":
+            cells = [o.scenario.name, fmt(m.get("direct_rps"), ".0f"), o.status]
+            cells += [""] * (len(COLUMNS) - len(cells))
         else:
             cells = [
                 o.scenario.name,
