@@ -14,6 +14,7 @@ import asyncio
 import base64
 import contextlib
 import importlib.metadata
+import itertools
 import os
 import platform
 import select
@@ -21,6 +22,7 @@ import shutil
 import signal
 import socket
 import statistics
+import string
 import subprocess
 import sys
 import tempfile
@@ -137,10 +139,9 @@ class Gateway:
 
 
 def start_gateway(
-    scenario: Scenario, mock_port: int, work: Path, pin: bool, storage_root: Path | None = None
+    scenario: Scenario, mock_port: int, work: Path, pin: bool, storage: Path
 ) -> Gateway:
     port = free_port()
-    storage = (storage_root or work) / f"images-{uuid.uuid4().hex[:8]}"
     env = {
         **os.environ,
         "BENCH_MOCK_PORT": str(mock_port),
@@ -375,6 +376,7 @@ async def run_once(
             raise RuntimeError(f"the mock upstream answers wrongly: {problem}")
         metrics = await measure_direct(scenario, mock_port, opts.duration)
         started = time.perf_counter()
+        assert opts.storage is not None  # set up by run_all
         gateway = start_gateway(scenario, mock_port, work, opts.pin, opts.storage)
         try:
             await wait_ready(gateway, started, scenario.workers)
@@ -616,21 +618,76 @@ def compare(old_path: Path, outcomes: list[Outcome]) -> list[str]:
 # ---------------------------------------------------------------------------- main
 
 
+def warm_storage(directory: Path) -> Path:
+    """An image directory as a gateway that has been running a while has it: all 4096 shard
+    directories (``<id[:2]>``) exist. A fresh one makes nearly every save of its first few
+    thousand images also create a directory, which is not what steady state costs."""
+    images = directory / "images"
+    alphabet = string.ascii_letters + string.digits + "-_"  # secrets.token_urlsafe's
+    for shard in itertools.product(alphabet, repeat=2):
+        (images / "".join(shard)).mkdir(parents=True, exist_ok=True)
+    return images
+
+
+# Journal-less ext4 skips inodes deleted within the last 60 s (up to 360 s while their inode
+# table block is dirty) when it allocates new ones (fs/ext4/ialloc.c, recently_deleted()):
+# right after a bench deletes its images, file creation costs several times more (perf:
+# recently_deleted() at 22% of the gateway's CPU at gen_small_c1). A run that follows
+# another within SETTLE_S seconds waits out the difference.
+SETTLE_S = 90.0
+CLEANUP_MARK = RESULTS / ".last-cleanup"
+
+
+def journal_less_ext4(path: Path) -> bool:
+    device = mount = fstype = ""
+    target = str(path.resolve())
+    for line in Path("/proc/mounts").read_text().splitlines():
+        fields = line.split()
+        point = fields[1].rstrip("/") + "/"
+        if (target + "/").startswith(point) and len(point) > len(mount):
+            device, mount, fstype = fields[0], point, fields[2]
+    if fstype != "ext4":
+        return False
+    return not any(Path("/proc/fs/jbd2").glob(f"{Path(device).name}-*"))
+
+
+async def settle(root: Path) -> None:
+    try:
+        since = time.time() - float(CLEANUP_MARK.read_text())
+    except (OSError, ValueError):
+        return
+    if 0 <= since < SETTLE_S and journal_less_ext4(root):
+        wait = SETTLE_S - since
+        print(f"waiting {wait:.0f} s: the previous bench deleted its images {since:.0f} s ago "
+              "and this file system (ext4 without a journal) makes new files slow for a "
+              "minute after deletions", flush=True)  # fmt: skip
+        await asyncio.sleep(wait)
+
+
 async def run_all(opts: Options) -> list[Outcome]:
-    """Every scenario; stored images are deleted only at the end (see ``--storage-dir``)."""
+    """Every scenario, all storing into one warm image directory deleted only at the end.
+
+    Deleting images between runs would slow the next runs' saves on some file systems
+    (journal-less ext4 skips recently deleted inodes when allocating; see README).
+    """
     outcomes = []
     with contextlib.ExitStack() as cleanup:
         work = Path(cleanup.enter_context(tempfile.TemporaryDirectory(prefix="imagegate-bench-")))
+        root = work
         if opts.storage is not None:
             opts.storage.mkdir(parents=True, exist_ok=True)
             where = tempfile.TemporaryDirectory(prefix="imagegate-bench-", dir=opts.storage)
-            opts.storage = Path(cleanup.enter_context(where))
+            root = Path(cleanup.enter_context(where))
+        await settle(root)
+        opts.storage = warm_storage(root)
         for scenario in opts.scenarios:
             print(f"{scenario.name}: {scenario.about}", flush=True)
             outcome = await run_scenario(scenario, opts, work)
             if outcome.status != "ok":
                 print(f"  {outcome.status}: {outcome.note}", flush=True)
             outcomes.append(outcome)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    CLEANUP_MARK.write_text(f"{time.time():.0f}")
     return outcomes
 
 
