@@ -380,6 +380,8 @@ async def run_once(
         gateway = start_gateway(scenario, mock_port, work, opts.pin, opts.storage)
         try:
             await wait_ready(gateway, started, scenario.workers)
+            metrics["ready_s"] = gateway.ready_s
+            metrics["idle_rss_mb"] = gateway.sampler.rss() / 2**20  # started, no request yet
             request = request_for(scenario, gateway.port)
             status, body = await loadgen.fetch(HOST, gateway.port, request, max_wait=60)
             if status in (404, 405) and scenario.operation == "edit":
@@ -389,8 +391,7 @@ async def run_once(
             if problem is not None:
                 raise RuntimeError(f"the gateway answers wrongly: {problem}")
             await asyncio.sleep(0.2)
-            metrics["idle_rss_mb"] = gateway.sampler.rss() / 2**20
-            metrics["ready_s"] = gateway.ready_s
+            metrics["first_rss_mb"] = gateway.sampler.rss() / 2**20  # after one request
             profiler = start_profiler(scenario, gateway, opts)
             try:
                 metrics.update(await measure_gateway(scenario, gateway, opts.duration))
