@@ -523,6 +523,12 @@ def verdicts(outcomes: list[Outcome]) -> list[str]:
         if values:
             measured = statistics.median(values)
             lines.append(verdict("gateway start", target, measured))
+    first = [m["first_rss_mb"] for m in starts if m.get("first_rss_mb") is not None]
+    if first:
+        lines.append(
+            f"{'gateway start':<20} info  RSS after its first request: {min(first):.0f} to "
+            f"{max(first):.0f} MB (small to 4 MB images)"
+        )
     for o in outcomes:
         if o.status != "ok":
             lines.append(f"{o.scenario.name:<20} {o.status.upper()}: {o.note}")
