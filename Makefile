@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 # Python trees to lint and type-check; bench/ joins when it exists.
 PY_DIRS := app tests $(wildcard bench)
 
-.PHONY: run test lint typecheck unit check-config docker-test clean
+.PHONY: run test lint typecheck unit check-config docker-test clean bench
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -38,6 +38,18 @@ test: lint typecheck unit  ## the whole suite: ruff + hadolint + mypy + pytest
 # Needs podman, buildah and podman-compose: run ../shared/tools/container-env.sh as root once.
 docker-test: $(STAMP)  ## build the image with podman, run it and the compose stack, drive them
 	$(BIN)/python -m tests.docker
+
+BENCH_STAMP := $(VENV)/.bench-$(shell cksum pyproject.toml | cut -d' ' -f1)
+
+$(BENCH_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
+	@rm -f $(VENV)/.bench-* && touch $(BENCH_STAMP)
+
+# make bench [SCENARIOS=gen_small_c1,gen_small_c64] [DURATION=4] [RUNS=3] [PROFILE=dir]
+bench: $(BENCH_STAMP)  ## performance benchmark: a few minutes, loopback only (see README)
+	$(BIN)/python -m bench $(if $(SCENARIOS),--scenarios $(SCENARIOS)) \
+		$(if $(DURATION),--duration $(DURATION)) $(if $(RUNS),--runs $(RUNS)) \
+		$(if $(PROFILE),--profile $(PROFILE)) $(if $(COMPARE),--compare $(COMPARE))
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache data

@@ -29,6 +29,7 @@ from app.rehost import Rehoster
 from app.settings import Settings, environment
 from app.storage import make_storage
 from app.tasks import TaskRegistry
+from app.transport import TransportFactory, UpstreamClient, default_transport
 
 log = logging.getLogger(__name__)
 
@@ -76,15 +77,22 @@ def build_services(
     )
 
 
-def create_app(config: GatewayConfig, *, resolver: Resolver | None = None) -> FastAPI:
-    """The app; ``resolver`` replaces DNS for fetching image URLs (tests)."""
+def create_app(
+    config: GatewayConfig,
+    *,
+    resolver: Resolver | None = None,
+    http_transport: TransportFactory = default_transport,
+) -> FastAPI:
+    """The app; ``resolver`` replaces DNS for fetching image URLs and ``http_transport``
+    builds the upstream transport (tests pass ones that respx or fakes control)."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[State]:
         limits = httpx.Limits(max_connections=1000, max_keepalive_connections=200)
         tasks = TaskRegistry()
         jobs = JobStore(Path(config.jobs.database))
-        async with httpx.AsyncClient(limits=limits, follow_redirects=False) as http:
+        transport = http_transport(limits)
+        async with UpstreamClient(transport=transport, follow_redirects=False) as http:
             services = build_services(config, http, tasks, jobs, resolver)
             await services.jobs.recover()
             yield {"services": services}

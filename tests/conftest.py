@@ -22,6 +22,7 @@ from app.domain import ImageFormat, InputImage, InputOrigin
 from app.fetch import Resolver
 from app.main import create_app
 from app.spool import MemoryBlob
+from app.transport import httpcore_transport
 
 ROOT = Path(__file__).resolve().parent.parent
 UPSTREAM = "http://upstream.test/v1"
@@ -116,8 +117,12 @@ def make_config(tmp_path: Path) -> MakeConfig:
 async def serve_in_process(
     config: GatewayConfig, resolver: Resolver | None = None
 ) -> AsyncIterator[httpx.AsyncClient]:
-    """The app with its lifespan running, behind an in-process httpx client."""
-    app = create_app(config, resolver=resolver)
+    """The app with its lifespan running, behind an in-process httpx client.
+
+    Upstream calls go through httpx's own transport, the one respx patches (the gateway's
+    default aiohttp transport is tested on its own, against real loopback servers).
+    """
+    app = create_app(config, resolver=resolver, http_transport=httpcore_transport)
     async with app.router.lifespan_context(app) as state:
 
         async def with_state(scope: Any, receive: Any, send: Any) -> None:

@@ -16,6 +16,7 @@ from typing import Any
 import httpx
 import orjson
 
+from app import upstream_json
 from app.carriers.base import (
     CarrierFailure,
     CarrierTools,
@@ -26,6 +27,7 @@ from app.carriers.openai_edit import edit_fields, edit_files
 from app.carriers.openai_stream import stream_item
 from app.config import CarrierConfig
 from app.domain import CarrierResult, ImageJob, PartialImage, UpstreamImage
+from app.images import FAST_B64, decode_b64_exact
 from app.sse_decode import EventTooLarge, SSEDecoder
 
 log = logging.getLogger(__name__)
@@ -38,16 +40,19 @@ class OpenAICarrier:
         self.name = config.name
         self._http = tools.http
         self._base_url = config.base_url
+        self._generations_url = httpx.URL(config.base_url + "/images/generations")  # parsed once
         self._secret = config.api_key.get_secret_value() if config.api_key else ""
         self._headers = {**config.headers, "authorization": f"Bearer {self._secret}"}
         # httpx sets the multipart Content-Type (with its boundary) only if none is given.
         self._edit_headers = {k: v for k, v in self._headers.items() if k.lower() != "content-type"}
+        self._json_headers = {**self._headers, "content-type": "application/json"}
         self._timeout = httpx.Timeout(config.timeout, connect=config.connect_timeout)
 
     async def run(self, job: ImageJob, upstream_model: str) -> CarrierResult:
         with self._request(job, upstream_model) as (path, request):
             response = await self._send(path, **request)
-        return self._parse(response)
+        # A client that wants a URL never sees the base64: decode it straight from the body.
+        return self._parse(response, decode_b64=job.response_format == "url")
 
     async def stream(
         self, job: ImageJob, upstream_model: str
@@ -56,7 +61,7 @@ class OpenAICarrier:
         try:
             with self._request(job, upstream_model) as (path, request):
                 async with self._http.stream(
-                    "POST", self._base_url + path, timeout=self._timeout, **request
+                    "POST", self._url(path), timeout=self._timeout, **request
                 ) as response:
                     if response.status_code >= 400:
                         await response.aread()
@@ -79,7 +84,9 @@ class OpenAICarrier:
         raise CarrierFailure("transient", f"carrier '{self.name}' ended the stream too early")
 
     @contextmanager
-    def _request(self, job: ImageJob, upstream_model: str) -> Iterator[tuple[str, dict[str, Any]]]:
+    def _request(
+        self, job: ImageJob, upstream_model: str
+    ) -> Iterator[tuple[str | httpx.URL, dict[str, Any]]]:
         """The path and httpx arguments for ``job``; edit files stay open inside the block."""
         if job.operation == "edit":
             with ExitStack() as files:
@@ -94,12 +101,17 @@ class OpenAICarrier:
             return
         params = job.upstream_params()
         params["model"] = upstream_model
-        headers = {**self._headers, "content-type": "application/json"}
-        yield "/images/generations", {"content": orjson.dumps(params), "headers": headers}
+        yield (
+            self._generations_url,
+            {"content": orjson.dumps(params), "headers": self._json_headers},
+        )
 
-    async def _send(self, path: str, **kwargs: Any) -> httpx.Response:
+    def _url(self, path: str | httpx.URL) -> str | httpx.URL:
+        return path if isinstance(path, httpx.URL) else self._base_url + path
+
+    async def _send(self, path: str | httpx.URL, **kwargs: Any) -> httpx.Response:
         try:
-            response = await self._http.post(self._base_url + path, timeout=self._timeout, **kwargs)
+            response = await self._http.post(self._url(path), timeout=self._timeout, **kwargs)
         except httpx.HTTPError as exc:
             raise self._transport_failure(exc) from None
         if response.status_code >= 400:
@@ -140,11 +152,13 @@ class OpenAICarrier:
         error = body.get("error") if isinstance(body, dict) else None
         return error if isinstance(error, dict) else {}
 
-    def _parse(self, response: httpx.Response) -> CarrierResult:
+    def _parse(self, response: httpx.Response, decode_b64: bool = False) -> CarrierResult:
         try:
-            body = orjson.loads(response.content)
+            body = upstream_json.loads(response.content, raw_b64=decode_b64 and FAST_B64)
             items = body["data"]
             images = tuple(_image(item) for item in items)
+        except _NotPlainBase64:
+            return self._parse(response)  # escapes, line breaks...: the usual, lenient path
         except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
             raise CarrierFailure(
                 "transient", f"carrier '{self.name}' sent an unreadable response"
@@ -170,11 +184,20 @@ def _image(item: Any) -> UpstreamImage:
     revised = item.get("revised_prompt")
     revised = revised if isinstance(revised, str) else None
     b64, url = item.get("b64_json"), item.get("url")
+    if isinstance(b64, memoryview):  # raw bytes cut out of the body by upstream_json
+        data = decode_b64_exact(b64)
+        if not data:
+            raise _NotPlainBase64
+        return UpstreamImage(data=data, revised_prompt=revised)
     if isinstance(b64, str) and b64:
         return UpstreamImage(b64=b64, revised_prompt=revised)
     if isinstance(url, str) and url.startswith(("https://", "http://", "data:")):
         return UpstreamImage(url=url, revised_prompt=revised)
     raise ValueError("image entry has neither b64_json nor url")
+
+
+class _NotPlainBase64(Exception):
+    """A raw b64_json value that is not canonical base64: parse the body the usual way."""
 
 
 def _retry_after(headers: httpx.Headers) -> float | None:
