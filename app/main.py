@@ -52,7 +52,8 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[State]:
         limits = httpx.Limits(max_connections=1000, max_keepalive_connections=200)
         transport = http_transport(limits)
-        async with UpstreamClient(transport=transport, follow_redirects=False) as http:
+        client = UpstreamClient(transport=transport, limits=limits, follow_redirects=False)
+        async with client as http:
             yield {"services": build_services(config, http)}
 
     app = FastAPI(
