@@ -92,7 +92,8 @@ def create_app(
         tasks = TaskRegistry()
         jobs = JobStore(Path(config.jobs.database))
         transport = http_transport(limits)
-        async with UpstreamClient(transport=transport, follow_redirects=False) as http:
+        client = UpstreamClient(transport=transport, limits=limits, follow_redirects=False)
+        async with client as http:
             services = build_services(config, http, tasks, jobs, resolver)
             await services.jobs.recover()
             yield {"services": services}

@@ -3,9 +3,14 @@
 httpx's default pool (httpcore) spends most of a small request's CPU re-checking every pooled
 connection (one ``poll()`` per idle connection per request) and re-assigning queued requests,
 so its cost grows with concurrency: at 64 concurrent requests it was half of the gateway's
-CPU, and with 256 requests waiting on a slow upstream the gateway managed 39 requests/s
+CPU, and with 256 requests waiting on a slow upstream the gateway managed 32 requests/s
 instead of 256 (see the README's Performance section). aiohttp's pool is O(1) per request.
 Everything above the socket (timeouts, redirects, auth, decoding, errors) stays httpx's.
+
+Differences from httpx's transport: ``Limits.max_keepalive_connections`` is not applied
+(idle connections are kept until ``keepalive_expiry``, within ``max_connections``), there
+is no write timeout, and HTTP/2 is not offered. Requests httpx routes through a proxy from
+the environment (``HTTPS_PROXY``...) use httpx's own proxy transport, as before.
 
 Errors come out as the matching ``httpx`` exceptions, so callers classify them as before:
 timeouts as :class:`httpx.TimeoutException`, everything else as other ``httpx.HTTPError`` s.

@@ -83,3 +83,15 @@ class TreeSampler:
     def high_water(self) -> int:
         """Sum of each process's own peak (VmHWM): exact for one process, an upper bound else."""
         return sum(status_kib(pid, "VmHWM") for pid in self.pids) * 1024
+
+
+def busy_seconds() -> float:
+    """CPU time spent in user, nice and system mode by the whole machine, all CPUs."""
+    fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
+    user, nice, system = (int(v) for v in fields[:3])
+    return (user + nice + system) / CLOCK_TICKS
+
+
+def tree_cpu(pid: int) -> float:
+    """User + system CPU seconds of ``pid`` and every live descendant."""
+    return sum(sum(cpu_seconds(p)[:2]) for p in tree(pid))

@@ -40,7 +40,7 @@ import orjson
 from bench import loadgen
 from bench.loops import run_fast
 from bench.pngs import noise_png
-from bench.procstat import TreeSampler, tree
+from bench.procstat import TreeSampler, busy_seconds, tree, tree_cpu
 from bench.scenarios import SCENARIOS, START_TARGETS, Scenario, Target
 from bench.scenarios import select as select_scenarios
 
@@ -308,9 +308,11 @@ async def measure_gateway(scenario: Scenario, gateway: Gateway, duration: float)
     request = request_for(scenario, gateway.port)
     sampler = gateway.sampler
     edges: dict[str, tuple[float, tuple[float, float, int]]] = {}
+    machine: dict[str, tuple[float, float]] = {}
 
     def on_window(edge: str) -> None:
         edges[edge] = (time.perf_counter(), sampler.cpu())
+        machine[edge] = (busy_seconds(), tree_cpu(os.getpid()))
 
     async def sample_memory() -> None:
         while True:
@@ -342,6 +344,11 @@ async def measure_gateway(scenario: Scenario, gateway: Gateway, duration: float)
         sys_s = edges["end"][1][1] - edges["start"][1][1]
         cpu_s = user_s + sys_s
     peak = max(sampler.peak_rss, sampler.high_water())
+    foreign = None
+    if wall and "start" in machine and "end" in machine:
+        busy = machine["end"][0] - machine["start"][0]
+        ours = machine["end"][1] - machine["start"][1]
+        foreign = max(0.0, busy - ours) / wall  # cores used by processes not of this bench
     return {
         "rps": result.rps,
         "p50_ms": ms(result.percentile(50)),
@@ -353,6 +360,7 @@ async def measure_gateway(scenario: Scenario, gateway: Gateway, duration: float)
         "cpu_use": cpu_s / wall if cpu_s is not None and wall else None,
         "cpu_sys_share": sys_s / cpu_s if sys_s is not None and cpu_s else None,
         "faults_per_req": faults / result.completed if result.completed else None,
+        "foreign_cores": foreign,
         "peak_rss_mb": peak / 2**20,
         "errors": result.error_count,
         "error_kinds": result.errors,
@@ -457,6 +465,8 @@ def brief(m: Metrics) -> str:
     ]
     if m.get("first_error"):
         parts.append(f"first: {m['first_error']}")
+    if (m.get("foreign_cores") or 0) > NOISY:
+        parts.append(f"WARNING: other processes used {m['foreign_cores']:.2f} cores meanwhile")
     return ", ".join(parts)
 
 
@@ -516,6 +526,13 @@ def table(outcomes: list[Outcome]) -> str:
 
 def verdicts(outcomes: list[Outcome]) -> list[str]:
     lines = []
+    noisy = [o.scenario.name for o in outcomes if any(
+        (run.get("foreign_cores") or 0) > NOISY for run in o.runs)]  # fmt: skip
+    if noisy:
+        lines.append(
+            f"WARNING: other processes were busy during {', '.join(noisy)}; "
+            "those numbers are disturbed, run again on a quiet machine"
+        )
     # One process: scenarios with --workers N hold N copies of the app.
     starts = [o.median for o in outcomes if o.median and o.scenario.workers == 1]
     for target in START_TARGETS:
@@ -642,6 +659,8 @@ def warm_storage(directory: Path) -> Path:
 # recently_deleted() at 22% of the gateway's CPU at gen_small_c1). A run that follows
 # another within SETTLE_S seconds waits out the difference.
 SETTLE_S = 90.0
+# Above this many cores used by other processes during a window, its numbers are suspect.
+NOISY = 0.15
 CLEANUP_MARK = RESULTS / ".last-cleanup"
 
 

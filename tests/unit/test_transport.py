@@ -222,3 +222,19 @@ async def test_the_upstream_client_keeps_no_cookies(server) -> None:
         with pytest.raises(ValueError):
             client.cookies = {"a": "b"}
     assert seen == [None, None]
+
+
+async def test_bodies_of_unknown_length_are_sent_chunked(server, client) -> None:
+    async def echo(request: web.Request) -> web.Response:
+        return web.json_response(
+            {"te": request.headers.get("transfer-encoding"), "body": (await request.read()).hex()}
+        )
+
+    async def pieces() -> AsyncIterator[bytes]:
+        for piece in (b"\x00\x01", b"", b"\x02" * 70_000):
+            yield piece
+
+    base = await server("POST", "/up", echo)
+    answer = (await client.post(base + "/up", content=pieces())).json()
+    assert answer["te"] == "chunked"
+    assert bytes.fromhex(answer["body"]) == b"\x00\x01" + b"\x02" * 70_000
