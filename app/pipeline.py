@@ -18,7 +18,15 @@ from app import pricing, routing
 from app.capabilities import EditSupport
 from app.carriers.base import Carrier, CarrierFailure
 from app.catalog import ModelSpec, Route
-from app.domain import CarrierResult, Generation, ImageJob, PartialImage, StoredImage
+from app.domain import (
+    CarrierResult,
+    Generation,
+    ImageJob,
+    PartialImage,
+    ResponseFormat,
+    StoredImage,
+    UpstreamImage,
+)
 from app.errors import GatewayError, StorageFailed
 from app.health import HealthBook
 from app.rehost import NotAnImage, Rehoster
@@ -172,18 +180,14 @@ class Pipeline:
     async def _keep(self, job: ImageJob, result: CarrierResult) -> tuple[StoredImage, ...]:
         keep = self.rehoster.keep
         try:
-            return tuple(
-                await asyncio.gather(*(keep(img, job.response_format) for img in result.images))
-            )
+            return await _each(keep, result.images, job.response_format)
         except NotAnImage as exc:
             raise CarrierFailure("transient", str(exc)) from None
         except StorageFailed:
             if job.response_format != "url":
                 raise
             log.exception("storage failed; answering with base64 so the images are not lost")
-            return tuple(
-                await asyncio.gather(*(keep(img, "b64_ephemeral") for img in result.images))
-            )
+            return await _each(keep, result.images, "b64_ephemeral")
 
     def _finish(
         self,
@@ -207,3 +211,14 @@ class Pipeline:
             output_format=result.output_format or stored[0].format,
             attempts=tuple(attempts.labels),
         )
+
+
+async def _each(
+    keep: Callable[[UpstreamImage, ResponseFormat], Awaitable[StoredImage]],
+    images: tuple[UpstreamImage, ...],
+    response_format: ResponseFormat,
+) -> tuple[StoredImage, ...]:
+    """Keep every image; one image (the common case) needs no task for concurrency."""
+    if len(images) == 1:
+        return (await keep(images[0], response_format),)
+    return tuple(await asyncio.gather(*(keep(image, response_format) for image in images)))

@@ -42,7 +42,7 @@ class State(TypedDict):
     services: Services
 
 
-def get_services(request: Request) -> Services:
+async def get_services(request: Request) -> Services:  # async: FastAPI runs sync ones in a thread
     services: Services = request.state.services
     return services
 
@@ -50,7 +50,7 @@ def get_services(request: Request) -> Services:
 ServicesDep = Annotated[Services, Depends(get_services)]
 
 
-def get_caller(request: Request, services: ServicesDep) -> Caller:
+async def get_caller(request: Request, services: ServicesDep) -> Caller:
     """Check ``Authorization: Bearer <key>`` against the gateway keys (open when there are none)."""
     if not services.keys:
         return Caller("open")
@@ -76,7 +76,7 @@ def public_base_url(request: Request, config: GatewayConfig) -> str:
     """
     if config.storage.public_base_url is not None:
         return config.storage.public_base_url
-    scheme = request.url.scheme
+    scheme: str = request.scope.get("scheme", "http")  # request.url would build a whole URL
     host = request.headers.get("host", "")
     if _from_trusted_proxy(request, config):
         forwarded_proto = request.headers.get("x-forwarded-proto", "").split(",")[0].strip()
