@@ -11,8 +11,8 @@ import uvicorn
 
 from app.carriers import REQUIRED_FIELDS
 from app.config import ConfigError, GatewayConfig, load_config
-from app.logs import configure_logging
-from app.settings import Settings, environment, export_config_path
+from app.config.settings import Settings, environment, export_config_path
+from app.observability.logs import configure_logging
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO, Literal, Protocol
 
-from app.rules import RuleSet
+from app.config.rules import RuleSet
 
 Operation = Literal["generate", "edit"]
 ResponseFormat = Literal["url", "b64_json", "b64_ephemeral"]
@@ -170,7 +170,10 @@ class Generation:
 
 
 @dataclass(frozen=True, slots=True)
-class Caller:
-    """Who is calling: a stable, non-secret id derived from their gateway key ("open" if none)."""
+class Principal:
+    """Who is calling: a stable, non-secret id (never the key) and a name for logs and records;
+    ``team`` when the key belongs to one."""
 
     id: str
+    name: str
+    team: str | None = None

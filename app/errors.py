@@ -19,7 +19,8 @@
      └── StorageFailed                   500     server_error           storage_failed
 
 Deterministic failures (every 4xx but 429) carry ``x-should-retry: false`` so SDKs do not pay
-for the same refusal three times. ``app.api.handlers`` is the only place that renders them.
+for the same refusal three times. ``app.api.exception_handlers`` is the only place that
+renders them.
 """
 
 from __future__ import annotations

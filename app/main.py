@@ -1,9 +1,7 @@
-"""Composition root: build the services from a config and wire them into a FastAPI app."""
+"""The FastAPI app: lifespan (services from ``app.wiring``), error handlers, routers, middleware."""
 
 from __future__ import annotations
 
-import logging
-import random
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -12,69 +10,17 @@ import httpx
 from fastapi import FastAPI
 
 from app import __version__
-from app.api import handlers, routes
-from app.api.deps import Services, State
+from app.api import build_router, exception_handlers
 from app.api.middleware import RequestContext
-from app.carriers import KINDS, REQUIRED_FIELDS, Carrier, CarrierTools, edit_support
-from app.catalog import build_catalog
+from app.api.state import State
+from app.carriers import REQUIRED_FIELDS
+from app.carriers.http import TransportFactory, UpstreamClient, default_transport
 from app.config import GatewayConfig, load_config
-from app.execution import Executor
-from app.fetch import Resolver, SafeFetcher
-from app.health import InMemoryHealth
-from app.idempotency import IdempotencyStore
-from app.inputs import InputLoader
-from app.jobs import JobRunner, JobStore
-from app.pipeline import Pipeline
-from app.rehost import Rehoster
-from app.settings import Settings, environment
-from app.storage import make_storage
-from app.tasks import TaskRegistry
-from app.transport import TransportFactory, UpstreamClient, default_transport
-
-log = logging.getLogger(__name__)
-
-
-def build_services(
-    config: GatewayConfig,
-    http: httpx.AsyncClient,
-    tasks: TaskRegistry,
-    jobs: JobStore,
-    resolver: Resolver | None = None,
-) -> Services:
-    tools = CarrierTools(http=http)
-    carriers: dict[str, Carrier] = {}
-    for carrier in config.carriers:
-        if carrier.api_key is not None and not carrier.has_key:
-            log.warning("carrier %s is disabled: its api_key is empty", carrier.name)
-            continue
-        carriers[carrier.name] = KINDS[carrier.kind].factory(carrier, tools)
-    storage = make_storage(config.storage)
-    routing = config.routing
-    # Carriers' image URLs are fetched as safely as clients' (allow-list included).
-    downloads = config.fetch.model_copy(update={"timeout": config.storage.download_timeout})
-    health = InMemoryHealth(routing.cooldown)
-    pipeline = Pipeline(
-        carriers=carriers,
-        rehoster=Rehoster(storage, SafeFetcher(downloads, resolver), config.storage),
-        health=health,
-        retry=routing.retry,
-        retries={c.name: c.retries for c in config.carriers},
-        timeouts={c.name: c.timeout for c in config.carriers},
-        edit_support={c.name: edit_support(c) for c in config.carriers},
-        rng=random.Random(routing.seed),
-    )
-    idempotency = IdempotencyStore(routing.idempotency)
-    return Services(
-        config=config,
-        catalog=build_catalog(config),
-        executor=Executor(pipeline, tasks, idempotency, storage),
-        health=health,
-        enabled=frozenset(carriers),
-        jobs=JobRunner(jobs, tasks, config.jobs),
-        storage=storage,
-        inputs=InputLoader(config, SafeFetcher(config.fetch, resolver)),
-        keys=tuple(key.get_secret_value().encode() for key in config.auth.keys),
-    )
+from app.config.settings import Settings, environment
+from app.inputs.fetch import Resolver
+from app.run.async_jobs import JobStore
+from app.run.tasks import TaskRegistry
+from app.wiring import build_services
 
 
 def create_app(
@@ -108,8 +54,8 @@ def create_app(
         redoc_url=None,
         openapi_url=None,
     )
-    handlers.install(app)
-    app.include_router(routes.router)
+    exception_handlers.install(app)
+    app.include_router(build_router())
     app.add_middleware(RequestContext)
     return app
 

@@ -17,12 +17,12 @@ import yaml
 from PIL import Image
 
 from app.carriers import REQUIRED_FIELDS
+from app.carriers.http import httpcore_transport
 from app.config import GatewayConfig, load_config
 from app.domain import ImageFormat, InputImage, InputOrigin
-from app.fetch import Resolver
+from app.inputs.fetch import Resolver
+from app.inputs.spool import MemoryBlob
 from app.main import create_app
-from app.spool import MemoryBlob
-from app.transport import httpcore_transport
 
 ROOT = Path(__file__).resolve().parent.parent
 UPSTREAM = "http://upstream.test/v1"

@@ -1,1 +1,12 @@
-"""The HTTP edge: parse requests, call the pipeline, render responses and errors."""
+"""The HTTP edge: the only package that imports FastAPI."""
+
+from fastapi import APIRouter
+
+from app.api.endpoints import carriers, files, images, jobs, models
+
+
+def build_router() -> APIRouter:
+    router = APIRouter()
+    for endpoints in (images, jobs, models, carriers, files):
+        router.include_router(endpoints.router)
+    return router

@@ -11,21 +11,26 @@ from fastapi import Request
 from starlette.responses import Response
 
 from app.api import render
-from app.api.deps import Services, client_timeout, idempotency_key, public_base_url
 from app.api.keepalive import with_keepalive
+from app.api.request_meta import (
+    client_timeout,
+    idempotency_key,
+    public_base_url,
+    wants_async,
+    wants_keepalive,
+)
 from app.api.sse import stream_response
-from app.catalog import ModelSpec
-from app.domain import Caller, ImageJob
+from app.core.catalog import ModelSpec
+from app.domain import ImageJob, Principal
 from app.errors import InvalidRequest
-from app.execution import Cleanup, Once
-
-KEEPALIVE_HEADER = "x-imagegate-keepalive"
+from app.run.runner import Cleanup, Once
+from app.wiring import Services
 
 
 async def respond(
     request: Request,
     services: Services,
-    caller: Caller,
+    principal: Principal,
     job: ImageJob,
     spec: ModelSpec,
     *,
@@ -35,7 +40,7 @@ async def respond(
     files) runs exactly once, when the work is over, however the client fares meanwhile."""
     once = Once(cleanup)
     try:
-        return await _respond(request, services, caller, job, spec, once)
+        return await _respond(request, services, principal, job, spec, once)
     except BaseException:
         if not once.handed_over:  # refused before any work started
             once()
@@ -45,20 +50,20 @@ async def respond(
 async def _respond(
     request: Request,
     services: Services,
-    caller: Caller,
+    principal: Principal,
     job: ImageJob,
     spec: ModelSpec,
     cleanup: Once,
 ) -> Response:
     deadline = spec.deadline(job.quality, client_timeout(request))
-    base_url = public_base_url(request, services.config)
+    base_url = public_base_url(request, services.config.storage, services.config.server)
     streaming = services.config.streaming
-    if _wants_async(request):
+    if wants_async(request):
         if job.stream:
             raise InvalidRequest(
                 "stream=true cannot be combined with 'Prefer: respond-async'.", param="stream"
             )
-        return await _submit_job(services, caller, job, spec, base_url, cleanup)
+        return await _submit_job(services, principal, job, spec, base_url, cleanup)
     if job.stream:
         queue = services.executor.stream(job, spec, deadline, cleanup=cleanup.hand_over())
         return await stream_response(
@@ -73,19 +78,19 @@ async def _respond(
 
     async def answer() -> Response:
         generation, replayed = await services.executor.run(
-            job, spec, deadline=deadline, caller=caller, idempotency_key=key,
+            job, spec, deadline=deadline, principal=principal, idempotency_key=key,
             cleanup=cleanup.hand_over(),
         )  # fmt: skip
         return render.images_response(generation, base_url, replayed=replayed)
 
-    if spec.keepalive_json or _wants_keepalive(request):
+    if spec.keepalive_json or wants_keepalive(request):
         return await with_keepalive(answer(), streaming.keepalive_interval)
     return await answer()
 
 
 async def _submit_job(
     services: Services,
-    caller: Caller,
+    principal: Principal,
     job: ImageJob,
     spec: ModelSpec,
     base_url: str,
@@ -93,20 +98,11 @@ async def _submit_job(
 ) -> Response:
     async def work() -> bytes:  # nobody waits on the connection: only the model's deadline
         generation, _ = await services.executor.run(
-            job, spec, deadline=spec.deadline(job.quality, None), caller=caller,
+            job, spec, deadline=spec.deadline(job.quality, None), principal=principal,
             idempotency_key=None, cleanup=cleanup,
         )  # fmt: skip
         return orjson.dumps(render.images_body(generation, base_url))
 
-    record = await services.jobs.submit(caller.id, work, on_drop=cleanup)
+    record = await services.jobs.submit(principal.id, work, on_drop=cleanup)
     cleanup.hand_over()  # only now: a refused submission leaves the cleanup to respond()
     return render.job_accepted(record, base_url)
-
-
-def _wants_async(request: Request) -> bool:
-    prefer = request.headers.get("prefer", "").lower()
-    return "respond-async" in (part.strip() for part in prefer.split(","))
-
-
-def _wants_keepalive(request: Request) -> bool:
-    return request.headers.get(KEEPALIVE_HEADER, "").strip().lower() in ("1", "true", "json")

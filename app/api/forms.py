@@ -14,8 +14,8 @@ from fastapi import Request
 
 from app.api.multipart import read_multipart, too_large
 from app.errors import InvalidRequest, InvalidType, UnsupportedParameter
-from app.inputs import EditRequest, Reference, UploadLimits
-from app.spool import Spool
+from app.inputs.loader import EditRequest, Reference, UploadLimits
+from app.inputs.spool import Spool
 
 
 async def read_body(request: Request, limit: int) -> bytearray:

@@ -13,9 +13,9 @@ import uuid
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.api.handlers import error_response
-from app.context import request_id_var
+from app.api.exception_handlers import error_response
 from app.errors import GatewayError
+from app.observability.logs import request_id_var
 
 log = logging.getLogger("imagegate.access")
 _CLIENT_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")

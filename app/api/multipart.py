@@ -19,11 +19,11 @@ from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.requests import Request
 
+from app.core.edits import file_too_large
 from app.domain import Blob
-from app.edits import file_too_large
 from app.errors import InvalidRequest, InvalidType, PayloadTooLarge
-from app.inputs import EditRequest, Upload, UploadLimits
-from app.spool import Spool, SpoolWriter
+from app.inputs.loader import EditRequest, Upload, UploadLimits
+from app.inputs.spool import Spool, SpoolWriter
 
 if TYPE_CHECKING:
     from python_multipart.multipart import MultipartCallbacks

@@ -9,7 +9,7 @@ import orjson
 from starlette.responses import Response
 
 from app.domain import Generation
-from app.jobs import JobRecord
+from app.run.async_jobs import JobRecord
 
 _UNSAFE = re.compile(r"[^\x20-\x7e]")
 
@@ -89,3 +89,7 @@ def _job_fields(record: JobRecord) -> dict[str, Any]:
         "created_at": int(record.created_at),
         "completed_at": int(record.completed_at) if record.completed_at else None,
     }
+
+
+def json_response(body: object) -> Response:
+    return Response(orjson.dumps(body), media_type="application/json")

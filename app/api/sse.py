@@ -18,7 +18,7 @@ from starlette.responses import Response, StreamingResponse
 
 from app.domain import Generation, ImageJob, PartialImage
 from app.errors import GatewayError
-from app.execution import StreamItem
+from app.run.runner import StreamItem
 
 KEEPALIVE = b": keep-alive\n\n"
 DONE = b"data: [DONE]\n\n"

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from app.capabilities import FULL_EDIT_SUPPORT, EditSupport
-from app.carriers.base import Carrier, CarrierFactory, CarrierFailure, CarrierTools
-from app.carriers.local import LocalCarrier
-from app.carriers.openai_compat import OpenAICarrier
-from app.config import CarrierConfig
+from app.carriers.base import Carrier, CarrierFactory, CarrierTools
+from app.carriers.local.carrier import LocalCarrier
+from app.carriers.openai.carrier import OpenAICarrier
+from app.config.rules import EditSupport
+from app.config.schema import CarrierConfig
+from app.core.capabilities import FULL_EDIT_SUPPORT
+from app.core.failures import CarrierFailure
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,70 +1,17 @@
-"""The carrier interface: one small Protocol, plus the one table that classifies failures.
-
-A carrier turns an :class:`ImageJob` into a :class:`CarrierResult` by talking to one upstream.
-Every upstream problem leaves a carrier as a :class:`CarrierFailure` whose ``kind`` is decided
-here, from status codes and exception types only (never from message text):
-
-    rejected      the request itself is refused (400, 422, content policy): never retried
-    carrier       our carrier's own problem (401, 402, 403, 404): next carrier, cool this one
-    rate_limited  429: retry later or elsewhere
-    transient     connect errors, 408, 409, 5xx, unreadable bodies: retry, then next carrier
-    timeout       the upstream did not answer in time: retry, then next carrier
-"""
+"""The carrier interface: one small Protocol, and the mapping of transport exceptions to a
+failure kind (the status-code table is pure and lives in ``app.core.failures``)."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from typing import Any, Literal, Protocol
+from typing import Protocol
 
 import httpx
 
-from app.config import CarrierConfig
+from app.config.schema import CarrierConfig
+from app.core.failures import FailureKind
 from app.domain import CarrierResult, ImageJob, PartialImage
-
-FailureKind = Literal["rejected", "carrier", "rate_limited", "transient", "timeout"]
-
-
-class CarrierFailure(Exception):
-    """An upstream failure, already classified; ``message`` is safe to show a client."""
-
-    def __init__(
-        self,
-        kind: FailureKind,
-        message: str,
-        *,
-        status: int | None = None,
-        retry_after: float | None = None,
-        upstream_error: dict[str, Any] | None = None,
-    ) -> None:
-        super().__init__(message)
-        self.kind: FailureKind = kind
-        self.message = message
-        self.status = status
-        self.retry_after = retry_after
-        self.upstream_error = upstream_error or {}
-
-    @property
-    def outcome(self) -> str:
-        """Short label for ``x-imagegate-attempts``: the status code, or the failure kind."""
-        return str(self.status) if self.status is not None else self.kind
-
-
-def classify_status(status: int, code: object = None) -> FailureKind:
-    """The one table from an upstream HTTP status (and the error's ``code`` field) to a kind.
-
-    OpenAI reports an exhausted quota as 429 with ``code: insufficient_quota``: that is the
-    carrier's own problem (like 402), not a rate limit worth waiting for.
-    """
-    if status == 402 or code == "insufficient_quota":
-        return "carrier"
-    if status == 429:
-        return "rate_limited"
-    if status in (408, 409) or status >= 500:
-        return "transient"
-    if status in (401, 402, 403, 404):
-        return "carrier"
-    return "rejected"
 
 
 def classify_exception(exc: httpx.HTTPError) -> FailureKind:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from app.config import StorageConfig
+from app.config.schema import StorageConfig
 from app.storage.base import Storage, new_image_id, valid_image_id
 from app.storage.local import LocalStorage
 

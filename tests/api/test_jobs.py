@@ -13,7 +13,7 @@ import httpx
 import pytest
 import respx
 
-from app.jobs import JobStore
+from app.run.async_jobs import JobStore
 from tests.conftest import UPSTREAM, MakeConfig, png_bytes, serve_in_process
 
 GENERATIONS = f"{UPSTREAM}/images/generations"

@@ -17,7 +17,7 @@ import orjson
 import pytest
 from PIL import Image
 
-from app.sse_decode import SSEDecoder, SSEEvent
+from app.carriers.openai.sse import SSEDecoder, SSEEvent
 from tests.e2e.conftest import RunningGateway
 from tests.support.upstream_server import ScriptedUpstream, scripted_upstream
 

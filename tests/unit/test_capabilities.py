@@ -7,9 +7,10 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from app.capabilities import EditSupport, can_serve
 from app.carriers import KINDS, edit_support
 from app.config import CarrierConfig
+from app.config.rules import EditSupport
+from app.core.capabilities import can_serve
 from app.domain import ImageJob
 from tests.conftest import input_image
 from tests.unit.test_normalize import RULES
@@ -75,9 +76,9 @@ def test_a_carrier_config_narrows_its_kind() -> None:
 
 
 def test_routing_skips_carriers_whose_edit_support_falls_short() -> None:
-    from app.catalog import ModelSpec, Route
+    from app.core.catalog import ModelSpec, Route
+    from app.core.routing import candidates
     from app.errors import UnsupportedParameter
-    from app.routing import candidates
 
     rules = RULES["gpt-image-1"]
     spec = ModelSpec(

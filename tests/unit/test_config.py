@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from app.carriers import REQUIRED_FIELDS
-from app.config import ConfigError, interpolate, key_path, load_config
+from app.config.loader import ConfigError, interpolate, key_path, load_config
 from tests.conftest import ROOT, base_config, write_config
 
 

@@ -6,9 +6,9 @@ from typing import Any
 
 import pytest
 
+from app.core.normalize import normalize
 from app.domain import InputImage
 from app.errors import InvalidRequest
-from app.normalize import normalize
 from tests.conftest import input_image
 from tests.unit.test_normalize import RULES
 

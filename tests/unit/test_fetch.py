@@ -15,8 +15,8 @@ import pytest
 import respx
 
 from app.config import FetchConfig
-from app.fetch import FetchError, SafeFetcher, refusal
-from app.spool import Spool
+from app.inputs.fetch import FetchError, SafeFetcher, refusal
+from app.inputs.spool import Spool
 from tests.conftest import png_bytes
 from tests.loopback import LoopbackServer, Reply, loopback_server
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from app.health import InMemoryHealth
-from app.runtime_config import CooldownConfig
+from app.config.schema import CooldownConfig
+from app.state.circuits import InMemoryHealth
 
 
 class Clock:

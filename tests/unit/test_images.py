@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from PIL import Image
 
-from app.images import BadImage, ImageInfo, inspect, sniff
+from app.inputs.images import BadImage, ImageInfo, inspect, sniff
 
 
 def encode(image: Image.Image, fmt: str, **options: Any) -> bytes:

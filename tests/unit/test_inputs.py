@@ -10,8 +10,8 @@ import pytest
 
 from app.api.forms import edit_from_json
 from app.errors import InvalidRequest
-from app.inputs import Reference, decode_data_uri
-from app.spool import Spool
+from app.inputs.loader import Reference, decode_data_uri
+from app.inputs.spool import Spool
 
 
 async def decode(uri: str, max_bytes: int = 10**8) -> bytes:

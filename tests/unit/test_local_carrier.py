@@ -7,7 +7,7 @@ import io
 import pytest
 from PIL import Image
 
-from app.carriers.local import LocalCarrier
+from app.carriers.local.carrier import LocalCarrier
 from app.config import CarrierConfig
 from app.domain import ImageJob
 from tests.unit.test_normalize import job

@@ -6,10 +6,10 @@ import io
 
 from PIL import Image
 
-from app.carriers.local_art import Canvas
-from app.carriers.local_edit import compose, prepare
+from app.carriers.local.art import Canvas
+from app.carriers.local.edit import compose, prepare
 from app.domain import InputImage
-from app.spool import MemoryBlob
+from app.inputs.spool import MemoryBlob
 
 RED, GREEN, BLUE = (220, 20, 20), (20, 200, 20), (20, 20, 220)
 

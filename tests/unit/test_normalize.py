@@ -7,10 +7,10 @@ from typing import Any
 import pytest
 import yaml
 
+from app.config.rules import RuleSet, resolve_rule_sets
+from app.core.normalize import normalize
 from app.domain import Operation
 from app.errors import InvalidRequest, InvalidType, MissingParameter, UnsupportedParameter
-from app.normalize import normalize
-from app.rules import RuleSet, resolve_rule_sets
 from tests.conftest import ROOT, input_image
 
 RULES = {

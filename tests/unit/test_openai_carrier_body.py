@@ -11,9 +11,10 @@ import orjson
 import pytest
 import respx
 
-from app.carriers.base import CarrierFailure, CarrierTools
-from app.carriers.openai_compat import OpenAICarrier
+from app.carriers.base import CarrierTools
+from app.carriers.openai.carrier import OpenAICarrier
 from app.config import CarrierConfig
+from app.core.failures import CarrierFailure
 from app.domain import ImageJob
 from tests.unit.test_normalize import RULES
 

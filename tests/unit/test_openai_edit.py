@@ -6,7 +6,7 @@ from contextlib import ExitStack
 
 import pytest
 
-from app.carriers.openai_edit import edit_fields, edit_files, upload_filename
+from app.carriers.openai.edit_form import edit_fields, edit_files, upload_filename
 from app.domain import ImageJob, InputImage
 from tests.conftest import input_image
 from tests.unit.test_normalize import RULES

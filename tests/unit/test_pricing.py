@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from app.config import Price
-from app.pricing import cost
+from app.core.pricing import cost
 
 TOKENS = Price(input_text_per_mtok=5, input_image_per_mtok=8, output_image_per_mtok=30)
 

@@ -12,8 +12,8 @@ import pytest
 
 from app.config import FetchConfig, StorageConfig
 from app.domain import UpstreamImage
-from app.fetch import SafeFetcher
-from app.rehost import INLINE_BYTES, NotAnImage, Rehoster
+from app.inputs.fetch import SafeFetcher
+from app.run.rehost import INLINE_BYTES, NotAnImage, Rehoster
 from app.storage.local import LocalStorage
 
 PNG_HEAD = b"\x89PNG\r\n\x1a\n"

@@ -8,8 +8,11 @@ from dataclasses import replace
 
 import pytest
 
-from app.carriers.base import CarrierFailure, classify_status
-from app.catalog import ModelSpec, Route
+from app.config.rules import apply_overrides
+from app.config.schema import RetryConfig
+from app.core.catalog import ModelSpec, Route
+from app.core.failures import CarrierFailure, classify_status
+from app.core.routing import candidates, decide, final_error, order
 from app.errors import (
     NoCarrierAvailable,
     RateLimited,
@@ -18,9 +21,6 @@ from app.errors import (
     UpstreamRejected,
     UpstreamTimeout,
 )
-from app.routing import candidates, decide, final_error, order
-from app.rules import apply_overrides
-from app.runtime_config import RetryConfig
 from tests.unit.test_normalize import RULES, job
 
 GI2 = RULES["gpt-image-2"]
@@ -86,7 +86,7 @@ def test_carriers_that_cannot_stream_still_serve_streaming_jobs() -> None:
 
 def test_edit_capabilities() -> None:
     from app.domain import InputImage
-    from app.spool import MemoryBlob
+    from app.inputs.spool import MemoryBlob
 
     images = tuple(
         InputImage(MemoryBlob(b""), "png", 8, 8, False, f"{i}.png", f"image[{i}]") for i in range(5)

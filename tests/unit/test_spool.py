@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from app.spool import FileBlob, MemoryBlob, Spool
+from app.inputs.spool import FileBlob, MemoryBlob, Spool
 
 
 async def test_small_blobs_stay_in_memory() -> None:

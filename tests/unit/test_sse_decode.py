@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from app.sse_decode import EventTooLarge, SSEDecoder, SSEEvent
+from app.carriers.openai.sse import EventTooLarge, SSEDecoder, SSEEvent
 
 STREAM = (
     b": keep-alive\n\n"

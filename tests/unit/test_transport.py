@@ -12,7 +12,7 @@ import pytest
 from aiohttp import web
 
 from app.carriers.base import classify_exception
-from app.transport import AiohttpTransport, UpstreamClient
+from app.carriers.http import AiohttpTransport, UpstreamClient
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 

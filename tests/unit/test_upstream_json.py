@@ -9,8 +9,8 @@ import random
 import orjson
 import pytest
 
-from app import upstream_json
-from app.upstream_json import LARGE_BODY
+from app.carriers.openai import fast_json as upstream_json
+from app.carriers.openai.fast_json import LARGE_BODY
 
 
 def big_b64(seed: int = 1, size: int = LARGE_BODY) -> str:

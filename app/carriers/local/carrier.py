@@ -1,0 +1,115 @@
+"""Carrier ``local``: renders real images offline with Pillow, honouring the same rule sets.
+
+``auto`` resolves to the rule set's default size, ``medium`` quality and an opaque background,
+and the response echoes those resolved values, as OpenAI does. Edits start from the first input
+image (see ``local_edit``), so offline users see edits work.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from typing import Any, TypeVar
+
+from app.carriers.base import CarrierTools
+from app.carriers.local.art import Canvas, blur, draw, encode
+from app.carriers.local.edit import UndecodableInput, compose, prepare
+from app.config.schema import CarrierConfig
+from app.core.failures import CarrierFailure
+from app.domain import CarrierResult, ImageJob, PartialImage, UpstreamImage
+from app.inputs.images import encode_b64
+
+T = TypeVar("T")
+
+
+class LocalCarrier:
+    def __init__(self, config: CarrierConfig, tools: CarrierTools) -> None:
+        self.name = config.name
+
+    async def run(self, job: ImageJob, upstream_model: str) -> CarrierResult:
+        canvases = [canvas_for(job, index) for index in range(job.n)]
+        images = await self._render(
+            _render_edits if job.operation == "edit" else _render_all, job, canvases
+        )
+        return _result(job, canvases[0], images)
+
+    async def stream(
+        self, job: ImageJob, upstream_model: str
+    ) -> AsyncIterator[PartialImage | CarrierResult]:
+        """Rougher versions of the picture first (one per requested partial), then the picture."""
+        canvas = canvas_for(job, 0)
+        levels = job.partial_images or 0
+        partials, final = await self._render(_render_progressive, job, [canvas], levels)
+        echo = _result(job, canvas, [final])
+        for index, data in enumerate(partials):
+            yield PartialImage(
+                b64=encode_b64(data),
+                index=index,
+                size=echo.size,
+                quality=echo.quality,
+                background=echo.background,
+                output_format=echo.output_format,
+            )
+        yield echo
+
+    async def _render(self, render: Callable[..., T], *args: Any) -> T:
+        """Run a blocking renderer in a worker thread; undecodable inputs are the client's fault."""
+        try:
+            return await asyncio.to_thread(render, *args)
+        except UndecodableInput as exc:
+            raise CarrierFailure(
+                "rejected",
+                str(exc),
+                upstream_error={
+                    "type": "invalid_request_error",
+                    "code": "invalid_image",
+                    "param": exc.param,
+                },  # fmt: skip
+            ) from None
+
+
+def _result(job: ImageJob, canvas: Canvas, images: list[bytes]) -> CarrierResult:
+    return CarrierResult(
+        images=tuple(UpstreamImage(data=data) for data in images),
+        size=f"{canvas.width}x{canvas.height}",
+        quality=job.quality if job.quality not in (None, "auto") else "medium",
+        background="transparent" if canvas.transparent else "opaque",
+        output_format=canvas.output_format,
+    )
+
+
+def canvas_for(job: ImageJob, index: int) -> Canvas:
+    size = job.size if job.size not in (None, "auto") else job.rules.default_size
+    width, _, height = size.partition("x")
+    return Canvas(
+        prompt=job.prompt,
+        width=int(width),
+        height=int(height),
+        output_format=job.output_format or "png",
+        transparent=job.background == "transparent",
+        compression=job.output_compression,
+        variant=index,
+    )
+
+
+def _render_all(job: ImageJob, canvases: list[Canvas]) -> list[bytes]:
+    return [encode(draw(c), c.output_format, c.compression) for c in canvases]
+
+
+def _render_edits(job: ImageJob, canvases: list[Canvas]) -> list[bytes]:
+    first = canvases[0]
+    inputs = prepare(job.images, job.mask, first.width, first.height)
+    return [encode(compose(c, inputs), c.output_format, c.compression) for c in canvases]
+
+
+def _render_progressive(
+    job: ImageJob, canvases: list[Canvas], levels: int
+) -> tuple[list[bytes], bytes]:
+    canvas = canvases[0]
+    if job.operation == "edit":
+        picture = compose(canvas, prepare(job.images, job.mask, canvas.width, canvas.height))
+    else:
+        picture = draw(canvas)
+    fmt, compression = canvas.output_format, canvas.compression
+    partials = [encode(blur(picture, level, levels), fmt, compression) for level in range(levels)]
+    return partials, encode(picture, fmt, compression)

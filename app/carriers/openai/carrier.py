@@ -1,0 +1,211 @@
+"""Carrier ``openai``: any upstream that speaks the OpenAI Images API (OpenAI, resellers).
+
+It sends only the parameters the job carries (normalization already removed what the model
+does not accept), with the upstream model name, and reads ``data[].b64_json`` or
+``data[].url``. The API key goes into one header and nowhere else; any text taken from an
+upstream reply has the key masked out before it can reach a client or a log.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Iterator
+from contextlib import ExitStack, contextmanager
+from typing import Any
+
+import httpx
+import orjson
+
+from app.carriers.base import CarrierTools, classify_exception
+from app.carriers.openai import fast_json as upstream_json
+from app.carriers.openai.edit_form import edit_fields, edit_files
+from app.carriers.openai.sse import EventTooLarge, SSEDecoder
+from app.carriers.openai.stream import stream_item
+from app.config.schema import CarrierConfig
+from app.core.failures import CarrierFailure, classify_status
+from app.domain import CarrierResult, ImageJob, PartialImage, UpstreamImage
+from app.inputs.images import FAST_B64, decode_b64_exact
+
+log = logging.getLogger(__name__)
+_ECHOED = ("size", "quality", "background", "output_format")
+
+
+class OpenAICarrier:
+    def __init__(self, config: CarrierConfig, tools: CarrierTools) -> None:
+        assert config.base_url is not None  # guaranteed by config.cross_check
+        self.name = config.name
+        self._http = tools.http
+        self._base_url = config.base_url
+        self._generations_url = httpx.URL(config.base_url + "/images/generations")  # parsed once
+        self._secret = config.api_key.get_secret_value() if config.api_key else ""
+        self._headers = {**config.headers, "authorization": f"Bearer {self._secret}"}
+        # httpx sets the multipart Content-Type (with its boundary) only if none is given.
+        self._edit_headers = {k: v for k, v in self._headers.items() if k.lower() != "content-type"}
+        self._json_headers = {**self._headers, "content-type": "application/json"}
+        self._timeout = httpx.Timeout(config.timeout, connect=config.connect_timeout)
+
+    async def run(self, job: ImageJob, upstream_model: str) -> CarrierResult:
+        with self._request(job, upstream_model) as (path, request):
+            response = await self._send(path, **request)
+        # A client that wants a URL never sees the base64: decode it straight from the body.
+        return self._parse(response, decode_b64=job.response_format == "url")
+
+    async def stream(
+        self, job: ImageJob, upstream_model: str
+    ) -> AsyncIterator[PartialImage | CarrierResult]:
+        decoder = SSEDecoder()
+        try:
+            with self._request(job, upstream_model) as (path, request):
+                async with self._http.stream(
+                    "POST", self._url(path), timeout=self._timeout, **request
+                ) as response:
+                    if response.status_code >= 400:
+                        await response.aread()
+                        raise self._failure(response)
+                    if "text/event-stream" not in response.headers.get("content-type", ""):
+                        await response.aread()  # an upstream that answered without streaming
+                        yield self._parse(response)
+                        return
+                    async for chunk in response.aiter_bytes():
+                        for event in decoder.feed(chunk):
+                            item = stream_item(event, self.name, self._mask)
+                            if item is not None:
+                                yield item
+                            if isinstance(item, CarrierResult):
+                                return
+        except httpx.HTTPError as exc:
+            raise self._transport_failure(exc) from None
+        except EventTooLarge as exc:
+            raise CarrierFailure("transient", f"carrier '{self.name}': {exc}") from None
+        raise CarrierFailure("transient", f"carrier '{self.name}' ended the stream too early")
+
+    @contextmanager
+    def _request(
+        self, job: ImageJob, upstream_model: str
+    ) -> Iterator[tuple[str | httpx.URL, dict[str, Any]]]:
+        """The path and httpx arguments for ``job``; edit files stay open inside the block."""
+        if job.operation == "edit":
+            with ExitStack() as files:
+                yield (
+                    "/images/edits",
+                    {
+                        "data": edit_fields(job, upstream_model),
+                        "files": edit_files(job, files),
+                        "headers": self._edit_headers,
+                    },
+                )
+            return
+        params = job.upstream_params()
+        params["model"] = upstream_model
+        yield (
+            self._generations_url,
+            {"content": orjson.dumps(params), "headers": self._json_headers},
+        )
+
+    def _url(self, path: str | httpx.URL) -> str | httpx.URL:
+        return path if isinstance(path, httpx.URL) else self._base_url + path
+
+    async def _send(self, path: str | httpx.URL, **kwargs: Any) -> httpx.Response:
+        try:
+            response = await self._http.post(self._url(path), timeout=self._timeout, **kwargs)
+        except httpx.HTTPError as exc:
+            raise self._transport_failure(exc) from None
+        if response.status_code >= 400:
+            raise self._failure(response)
+        return response
+
+    def _transport_failure(self, exc: httpx.HTTPError) -> CarrierFailure:
+        kind = classify_exception(exc)
+        what = "did not answer in time" if kind == "timeout" else "could not be reached"
+        log.warning("carrier %s %s: %s", self.name, what, type(exc).__name__)
+        return CarrierFailure(kind, f"carrier '{self.name}' {what}")
+
+    def _failure(self, response: httpx.Response) -> CarrierFailure:
+        status = response.status_code
+        error = self._error_body(response)
+        kind = classify_status(status, error.get("code"))
+        upstream_message = self._mask(str(error.get("message") or "")) or f"HTTP {status}"
+        log.warning("carrier %s answered %s: %s", self.name, status, upstream_message[:500])
+        if kind == "rejected":
+            message = upstream_message
+        elif kind == "carrier":
+            message = f"carrier '{self.name}' refused the gateway's request (HTTP {status})"
+        else:
+            message = f"carrier '{self.name}' failed (HTTP {status})"
+        return CarrierFailure(
+            kind,
+            message,
+            status=status,
+            retry_after=_retry_after(response.headers),
+            upstream_error={k: self._mask_any(error.get(k)) for k in ("type", "code", "param")},
+        )
+
+    def _error_body(self, response: httpx.Response) -> dict[str, Any]:
+        try:
+            body = orjson.loads(response.content)
+        except orjson.JSONDecodeError:
+            return {"message": response.text[:300]}
+        error = body.get("error") if isinstance(body, dict) else None
+        return error if isinstance(error, dict) else {}
+
+    def _parse(self, response: httpx.Response, decode_b64: bool = False) -> CarrierResult:
+        try:
+            body = upstream_json.loads(response.content, raw_b64=decode_b64 and FAST_B64)
+            items = body["data"]
+            images = tuple(_image(item) for item in items)
+        except _NotPlainBase64:
+            return self._parse(response)  # escapes, line breaks...: the usual, lenient path
+        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+            raise CarrierFailure(
+                "transient", f"carrier '{self.name}' sent an unreadable response"
+            ) from None
+        if not images:
+            raise CarrierFailure("transient", f"carrier '{self.name}' returned no images")
+        usage = body.get("usage")
+        echoed = {k: body.get(k) if isinstance(body.get(k), str) else None for k in _ECHOED}
+        return CarrierResult(
+            images=images, usage=usage if isinstance(usage, dict) else None, **echoed
+        )
+
+    def _mask(self, text: str) -> str:
+        return text.replace(self._secret, "***") if self._secret else text
+
+    def _mask_any(self, value: Any) -> str | None:
+        return self._mask(value) if isinstance(value, str) else None
+
+
+def _image(item: Any) -> UpstreamImage:
+    if not isinstance(item, dict):
+        raise ValueError("image entry is not an object")
+    revised = item.get("revised_prompt")
+    revised = revised if isinstance(revised, str) else None
+    b64, url = item.get("b64_json"), item.get("url")
+    if isinstance(b64, memoryview):  # raw bytes cut out of the body by upstream_json
+        data = decode_b64_exact(b64)
+        if not data:
+            raise _NotPlainBase64
+        return UpstreamImage(data=data, revised_prompt=revised)
+    if isinstance(b64, str) and b64:
+        return UpstreamImage(b64=b64, revised_prompt=revised)
+    if isinstance(url, str) and url.startswith(("https://", "http://", "data:")):
+        return UpstreamImage(url=url, revised_prompt=revised)
+    raise ValueError("image entry has neither b64_json nor url")
+
+
+class _NotPlainBase64(Exception):
+    """A raw b64_json value that is not canonical base64: parse the body the usual way."""
+
+
+def _retry_after(headers: httpx.Headers) -> float | None:
+    """Seconds from ``retry-after-ms`` or ``retry-after`` (seconds); dates are ignored."""
+    for name, scale in (("retry-after-ms", 0.001), ("retry-after", 1.0)):
+        value = headers.get(name)
+        if value is None:
+            continue
+        try:
+            seconds = float(value) * scale
+        except ValueError:
+            continue
+        if seconds >= 0:
+            return seconds
+    return None

@@ -1,0 +1,101 @@
+"""The model catalog: public names and aliases resolved to a rule set and a route list."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from app.config.rules import RuleSet, apply_overrides
+from app.config.schema import GatewayConfig, ModelConfig, Price
+from app.errors import InvalidType, ModelNotFound
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """One way to serve a model: a carrier, the model name it expects, its tier and weight,
+    the rules as this carrier applies them, and what it costs."""
+
+    carrier: str
+    upstream_model: str
+    rules: RuleSet
+    tier: int = 1
+    weight: float = 1.0
+    price: Price | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ModelSpec:
+    name: str
+    aliases: tuple[str, ...]
+    rules: RuleSet
+    owned_by: str
+    created: int
+    routes: tuple[Route, ...]
+    timeout: float = 300.0
+    timeout_by_quality: dict[str, float] = field(default_factory=dict)
+    keepalive_json: bool = False
+
+    def deadline(self, quality: str | None, client_timeout: float | None) -> float:
+        """Seconds this request may take: per model and quality, within the client's patience."""
+        budget = self.timeout_by_quality.get(quality or "auto", self.timeout)
+        if client_timeout is not None and client_timeout > 0:
+            budget = min(budget, max(client_timeout - 0.5, client_timeout * 0.9))
+        return budget
+
+
+class Catalog:
+    def __init__(self, models: Iterable[ModelSpec], default_model: str | None) -> None:
+        self.models = tuple(models)
+        self._by_name = {name: spec for spec in self.models for name in (spec.name, *spec.aliases)}
+        self._default = default_model
+
+    def resolve(self, name: object) -> ModelSpec:
+        """The model for a request's ``model`` field (None: the gateway's default model)."""
+        if name is None:
+            if self._default is None:
+                raise ModelNotFound(
+                    "No model given and this gateway has no default model.", param="model"
+                )
+            name = self._default
+        if not isinstance(name, str):
+            raise InvalidType("Invalid type for 'model': expected a string.", param="model")
+        spec = self._by_name.get(name)
+        if spec is None:
+            raise ModelNotFound(
+                f"The model '{name[:200]}' does not exist on this gateway.", param="model"
+            )
+        return spec
+
+    def entries(self) -> list[tuple[str, ModelSpec]]:
+        """Every id a client may use (names and aliases) with the model it means."""
+        return list(self._by_name.items())
+
+
+def build_catalog(config: GatewayConfig) -> Catalog:
+    return Catalog((_spec(config, m) for m in config.models), config.server.default_model)
+
+
+def _spec(config: GatewayConfig, model: ModelConfig) -> ModelSpec:
+    rules = config.rule_sets[model.rules]
+    routes = tuple(
+        Route(
+            carrier=r.carrier,
+            upstream_model=r.model or model.name,
+            rules=apply_overrides(rules, r.overrides),
+            tier=r.tier if r.tier is not None else position,
+            weight=r.weight,
+            price=r.price or model.price,
+        )
+        for position, r in enumerate(model.carriers, 1)
+    )
+    return ModelSpec(
+        name=model.name,
+        aliases=model.aliases,
+        rules=rules,
+        owned_by=model.owned_by,
+        created=model.created,
+        routes=routes,
+        timeout=model.timeout,
+        timeout_by_quality=dict(model.timeout_by_quality),
+        keepalive_json=model.keepalive_json,
+    )

@@ -1,0 +1,184 @@
+"""Pure routing decisions: which routes may serve a job and in what order, what to do after a
+failed attempt, and what to tell the client when every attempt failed. No I/O here."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass
+from itertools import groupby
+from typing import Literal
+
+from app.config.rules import EditSupport, FlexibleSizes, RuleSet
+from app.config.schema import RetryConfig
+from app.core.capabilities import can_serve
+from app.core.catalog import ModelSpec, Route
+from app.core.failures import CarrierFailure
+from app.domain import ImageJob
+from app.errors import (
+    CarriersCoolingDown,
+    GatewayError,
+    NoCarrierAvailable,
+    RateLimited,
+    UnsupportedParameter,
+    UpstreamFailed,
+    UpstreamRejected,
+    UpstreamTimeout,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    action: Literal["retry", "next", "stop"]
+    delay: float = 0.0
+
+
+def candidates(
+    job: ImageJob,
+    spec: ModelSpec,
+    enabled: Collection[str],
+    supports: Mapping[str, EditSupport] | None = None,
+) -> list[Route]:
+    """Enabled routes whose carrier can serve ``job`` as asked; 4xx/503 when there is none.
+
+    A route can fail the model's rules as that carrier applies them (``overrides``), or the
+    carrier's own edit support (``carriers[].edit``, else its kind's)."""
+    routes = [route for route in spec.routes if route.carrier in enabled]
+    if not routes:
+        raise NoCarrierAvailable(
+            f"No carrier is available for model '{spec.name}': every configured carrier is "
+            "disabled (missing API key?)."
+        )
+    able: list[Route] = []
+    reasons: dict[str, str] = {}
+    param: str | None = None
+    for route in routes:
+        problem = route_problem(job, route.rules) or _support_problem(
+            job, (supports or {}).get(route.carrier)
+        )
+        if problem is None:
+            able.append(route)
+        else:
+            param = param or problem[0]
+            reasons[route.carrier] = problem[1]
+    if not able:
+        why = "; ".join(f"carrier '{carrier}' {reason}" for carrier, reason in reasons.items())
+        raise UnsupportedParameter(
+            f"No carrier of model '{spec.name}' can serve this request ({why}).", param=param
+        )
+    return able
+
+
+def _support_problem(job: ImageJob, support: EditSupport | None) -> tuple[str, str] | None:
+    reason = None if support is None else can_serve(job, support)
+    if reason is None:
+        return None
+    return ("mask" if "mask" in reason else "image"), reason.removeprefix("it ")
+
+
+def route_problem(job: ImageJob, rules: RuleSet) -> tuple[str, str] | None:
+    """(param, reason) when a carrier applying ``rules`` cannot serve ``job``, else None."""
+    checks: list[tuple[str, object, Collection[object]]] = [
+        ("quality", job.quality, rules.qualities),
+        ("background", job.background, rules.backgrounds),
+        ("output_format", job.output_format, rules.output_formats),
+        ("moderation", job.moderation, rules.moderations),
+        ("style", job.style, rules.styles),
+        ("input_fidelity", job.input_fidelity, rules.input_fidelities),
+    ]
+    for param, value, allowed in checks:
+        if value is not None and value not in allowed:
+            return param, f"does not support {param} '{value}'"
+    if job.output_compression is not None and not rules.output_compression:
+        return "output_compression", "does not support output_compression"
+    if not rules.n[0] <= job.n <= rules.n[1]:
+        return "n", f"does not support n={job.n}"
+    if job.size is not None and not _size_ok(job.size, rules):
+        return "size", f"does not support size '{job.size}'"
+    return _edit_problem(job, rules)
+
+
+def _size_ok(size: str, rules: RuleSet) -> bool:
+    if size == "auto":
+        return rules.allows_auto_size
+    if not isinstance(rules.sizes, FlexibleSizes):
+        return size in rules.sizes
+    width, _, height = size.partition("x")
+    return rules.sizes.problem(int(width), int(height)) is None
+
+
+def _edit_problem(job: ImageJob, rules: RuleSet) -> tuple[str, str] | None:
+    if job.operation != "edit":
+        return None
+    if rules.edit is None:
+        return "model", "does not support image edits"
+    if len(job.images) > rules.edit.max_images:
+        return "image", f"takes at most {rules.edit.max_images} input images"
+    if job.mask is not None and not rules.edit.mask:
+        return "mask", "does not support masks"
+    return None
+
+
+def order(routes: Sequence[Route], rng: random.Random) -> list[Route]:
+    """Tier by tier (1 first); within a tier, a weighted random order."""
+    ordered: list[Route] = []
+    for _, group in groupby(sorted(routes, key=lambda r: r.tier), key=lambda r: r.tier):
+        pool = list(group)
+        while pool:
+            pick = rng.choices(range(len(pool)), weights=[r.weight for r in pool])[0]
+            ordered.append(pool.pop(pick))
+    return ordered
+
+
+def decide(
+    failure: CarrierFailure,
+    retries_done: int,
+    retries_allowed: int,
+    policy: RetryConfig,
+    remaining: float,
+    rng: random.Random,
+) -> Decision:
+    """After a failed attempt: retry the same carrier (after a delay), try the next, or stop."""
+    if failure.kind == "rejected":
+        return Decision("stop")
+    if failure.kind == "carrier" or retries_done >= retries_allowed:
+        return Decision("next")
+    if failure.retry_after is not None:
+        if failure.retry_after > policy.max_retry_after:
+            return Decision("next")
+        delay = failure.retry_after
+    else:
+        backoff = min(policy.backoff_base * 2**retries_done, policy.backoff_max)
+        delay = backoff * (0.75 + 0.25 * rng.random())
+    return Decision("retry", delay) if delay < remaining else Decision("next")
+
+
+def final_error(failures: Sequence[tuple[str, CarrierFailure]]) -> GatewayError:
+    """The most meaningful error once every attempt failed."""
+    last = failures[-1][1]
+    if last.kind == "rejected":
+        upstream = last.upstream_error
+        return UpstreamRejected(
+            last.message,
+            param=upstream.get("param"),
+            code=upstream.get("code") or "upstream_rejected",
+            type=upstream.get("type") or "invalid_request_error",
+        )
+    listed = "; ".join(f"{carrier}: {failure.message}" for carrier, failure in failures)
+    kinds = {failure.kind for _, failure in failures}
+    if kinds == {"rate_limited"}:
+        waits = [f.retry_after for _, f in failures if f.retry_after is not None]
+        return RateLimited(
+            f"Every carrier is rate limited ({listed}).", retry_after=min(waits, default=None)
+        )
+    if kinds == {"timeout"}:
+        return UpstreamTimeout(f"Every carrier timed out ({listed}).")
+    return UpstreamFailed(f"Every carrier failed ({listed}).")
+
+
+def all_cooling_down(spec: ModelSpec, retry_after: float | None) -> GatewayError:
+    return CarriersCoolingDown(
+        f"Every carrier for model '{spec.name}' is cooling down after recent failures; "
+        "try again shortly.",
+        retry_after=retry_after,
+    )

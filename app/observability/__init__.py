@@ -1,0 +1,1 @@
+"""Logs (with the request id) now; metrics and traces join here."""

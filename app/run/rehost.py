@@ -1,0 +1,98 @@
+"""Re-hosting: turn what a carrier produced (base64, a URL, or bytes) into a stored image.
+
+Blocking work (base64 decoding, disk writes) on large images runs in a worker thread; small
+images (up to ``INLINE_BYTES``) are decoded and written on the event loop, where it costs less
+than handing them to a thread (about 0.1 ms for 50 KB, against a thread hand-off and two GIL
+switches on a busy core). An upstream URL is downloaded by the SSRF-safe fetcher (a carrier
+must not make us fetch internal addresses), streaming, with a size cap and a timeout. Bytes
+must be a PNG, JPEG or WebP.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from app.config.schema import StorageConfig
+from app.domain import ImageFormat, ResponseFormat, StoredImage, UpstreamImage
+from app.inputs.fetch import FetchError, SafeFetcher
+from app.inputs.images import decode_b64, encode_b64, sniff, sniff_b64
+from app.inputs.spool import Spool
+from app.storage import Storage
+
+log = logging.getLogger(__name__)
+
+# Largest image decoded and written on the event loop rather than in a worker thread.
+INLINE_BYTES = 256 * 1024
+
+
+class NotAnImage(Exception):
+    """The carrier's output is not a usable image (wrong bytes, too big, unreachable URL)."""
+
+
+class Rehoster:
+    def __init__(self, storage: Storage, fetcher: SafeFetcher, config: StorageConfig) -> None:
+        self._storage = storage
+        self._fetcher = fetcher
+        self._max_bytes = config.download_max_bytes
+
+    async def keep(self, image: UpstreamImage, response_format: ResponseFormat) -> StoredImage:
+        """Store ``image`` unless ephemeral; base64 is handed back unchanged when asked for."""
+        store = response_format != "b64_ephemeral"
+        want_b64 = response_format != "url"
+        if image.b64 is not None:
+            if not store:
+                fmt = sniff_b64(image.b64)
+                if fmt is None:
+                    raise NotAnImage("the carrier's base64 is not a PNG, JPEG or WebP image")
+                return StoredImage(
+                    None, fmt, len(image.b64) * 3 // 4, image.b64, image.revised_prompt
+                )
+            if len(image.b64) * 3 // 4 <= INLINE_BYTES:
+                stored = self._decode_and_save(image.b64)
+            else:
+                stored = await asyncio.to_thread(self._decode_and_save, image.b64)
+            b64 = image.b64 if want_b64 else None
+            return StoredImage(stored[0], stored[1], stored[2], b64, image.revised_prompt)
+        data = image.data if image.data is not None else await self._download(image.url or "")
+        fmt = _check(data)
+        image_id = await self._save(data, fmt) if store else None
+        b64 = encode_b64(data) if want_b64 else None
+        return StoredImage(image_id, fmt, len(data), b64, image.revised_prompt)
+
+    async def _save(self, data: bytes, fmt: ImageFormat) -> str:
+        if len(data) <= INLINE_BYTES:
+            return self._storage.save(data, fmt)
+        return await asyncio.to_thread(self._storage.save, data, fmt)
+
+    def _decode_and_save(self, text: str) -> tuple[str, ImageFormat, int]:
+        try:
+            data = decode_b64(text)
+        except ValueError as exc:
+            raise NotAnImage(f"the carrier's base64 is invalid ({exc})") from None
+        fmt = _check(data)
+        return self._storage.save(data, fmt), fmt, len(data)
+
+    async def _download(self, url: str) -> bytes:
+        if url.startswith("data:"):
+            _, _, payload = url.partition(",")
+            try:
+                return decode_b64(payload)
+            except ValueError:
+                raise NotAnImage("the carrier's data URL is not valid base64") from None
+        spool = Spool(threshold=self._max_bytes + 1)  # held in memory: it is capped anyway
+        try:
+            blob = await self._fetcher.fetch(url, spool.writer(), self._max_bytes)
+            with blob.open() as reader:
+                return reader.read()
+        except FetchError as exc:
+            raise NotAnImage(f"downloading the carrier's image failed: {exc}") from None
+        finally:
+            spool.close()
+
+
+def _check(data: bytes) -> ImageFormat:
+    fmt = sniff(data[:16])
+    if fmt is None:
+        raise NotAnImage("the carrier's output is not a PNG, JPEG or WebP image")
+    return fmt

@@ -1,0 +1,1 @@
+"""State that several replicas will share: protocols with in-process and SQLite implementations."""

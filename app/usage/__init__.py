@@ -1,0 +1,1 @@
+"""The record stage: one usage record per request, fanned out to sinks."""

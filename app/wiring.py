@@ -1,0 +1,82 @@
+"""Composition: build every service from a config. The only place registries are consulted."""
+
+from __future__ import annotations
+
+import logging
+import random
+from dataclasses import dataclass
+
+import httpx
+
+from app.access.keys import ConfigKeys, KeyStore
+from app.carriers import KINDS, Carrier, CarrierTools, edit_support
+from app.config.schema import GatewayConfig
+from app.core.catalog import Catalog, build_catalog
+from app.inputs.fetch import Resolver, SafeFetcher
+from app.inputs.loader import InputLoader
+from app.run.async_jobs import JobRunner, JobStore
+from app.run.pipeline import Pipeline
+from app.run.rehost import Rehoster
+from app.run.runner import Executor
+from app.run.tasks import TaskRegistry
+from app.state.circuits import HealthBook, InMemoryHealth
+from app.state.idempotency import IdempotencyStore
+from app.storage import Storage, make_storage
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Services:
+    config: GatewayConfig
+    catalog: Catalog
+    executor: Executor
+    circuits: HealthBook
+    enabled_carriers: frozenset[str]
+    jobs: JobRunner
+    storage: Storage
+    inputs: InputLoader
+    keys: KeyStore
+
+
+def build_services(
+    config: GatewayConfig,
+    http: httpx.AsyncClient,
+    tasks: TaskRegistry,
+    jobs: JobStore,
+    resolver: Resolver | None = None,
+) -> Services:
+    tools = CarrierTools(http=http)
+    carriers: dict[str, Carrier] = {}
+    for carrier in config.carriers:
+        if carrier.api_key is not None and not carrier.has_key:
+            log.warning("carrier %s is disabled: its api_key is empty", carrier.name)
+            continue
+        carriers[carrier.name] = KINDS[carrier.kind].factory(carrier, tools)
+    storage = make_storage(config.storage)
+    routing = config.routing
+    # Carriers' image URLs are fetched as safely as clients' (allow-list included).
+    downloads = config.fetch.model_copy(update={"timeout": config.storage.download_timeout})
+    circuits = InMemoryHealth(routing.cooldown)
+    pipeline = Pipeline(
+        carriers=carriers,
+        rehoster=Rehoster(storage, SafeFetcher(downloads, resolver), config.storage),
+        health=circuits,
+        retry=routing.retry,
+        retries={c.name: c.retries for c in config.carriers},
+        timeouts={c.name: c.timeout for c in config.carriers},
+        edit_support={c.name: edit_support(c) for c in config.carriers},
+        rng=random.Random(routing.seed),
+    )
+    idempotency = IdempotencyStore(routing.idempotency)
+    return Services(
+        config=config,
+        catalog=build_catalog(config),
+        executor=Executor(pipeline, tasks, idempotency, storage),
+        circuits=circuits,
+        enabled_carriers=frozenset(carriers),
+        jobs=JobRunner(jobs, tasks, config.jobs),
+        storage=storage,
+        inputs=InputLoader(config, SafeFetcher(config.fetch, resolver)),
+        keys=ConfigKeys(key.get_secret_value() for key in config.auth.keys),
+    )
