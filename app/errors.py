@@ -19,11 +19,19 @@
      └── StorageFailed                   500     server_error           storage_failed
 
 Deterministic failures (every 4xx but 429) carry ``x-should-retry: false`` so SDKs do not pay
-for the same refusal three times. ``app.api.exception_handlers`` is the only place that
-renders them.
+for the same refusal three times. :func:`error_body` and :func:`error_headers` are the one
+rendering of an error, used by every renderer (JSON, event stream, keep-alive, async jobs);
+``app.api.exception_handlers`` is the only place that turns them into HTTP responses.
 """
 
 from __future__ import annotations
+
+import math
+import re
+
+import orjson
+
+_UNSAFE = re.compile(r"[^\x20-\x7e]")
 
 
 class GatewayError(Exception):
@@ -52,6 +60,8 @@ class GatewayError(Exception):
             self.type = type
         self.retry_after = retry_after
         self.headers: dict[str, str] = {}
+        # What was tried before this error (``carrier:outcome``), for the client and the record.
+        self.attempts: tuple[str, ...] = ()
 
     def envelope(self) -> dict[str, dict[str, str | None]]:
         return {
@@ -155,3 +165,31 @@ class StorageFailed(GatewayError):
     status = 500
     type = "server_error"
     code = "storage_failed"
+
+
+def error_body(error: GatewayError) -> bytes:
+    """The OpenAI error envelope as JSON: ``{"error": {message, type, param, code}}``."""
+    return orjson.dumps(error.envelope())
+
+
+def error_object(error: GatewayError) -> bytes:
+    """Just the inner error object, for an SSE ``error`` event or a failed job's ``error``."""
+    return orjson.dumps(error.envelope()["error"])
+
+
+def error_headers(error: GatewayError) -> dict[str, str]:
+    """The headers every rendering of ``error`` carries: retry hints and what was tried."""
+    headers = dict(error.headers)
+    if error.should_retry is not None:
+        headers["x-should-retry"] = "true" if error.should_retry else "false"
+    if error.retry_after is not None:
+        headers["retry-after"] = str(max(1, math.ceil(error.retry_after)))
+        headers["retry-after-ms"] = str(int(error.retry_after * 1000))
+    if error.attempts:
+        headers["x-imagegate-attempts"] = header_value(",".join(error.attempts))
+    return headers
+
+
+def header_value(text: str, limit: int = 2000) -> str:
+    """Printable ASCII only (no header injection, no encoding surprises), bounded in length."""
+    return _UNSAFE.sub("?", text)[:limit]

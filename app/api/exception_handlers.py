@@ -1,32 +1,25 @@
-"""The only place errors become HTTP responses, always in the OpenAI error envelope."""
+"""The only place errors become HTTP responses, always in the OpenAI error envelope
+(rendered by ``app.errors.error_body`` and ``error_headers``)."""
 
 from __future__ import annotations
 
 import logging
-import math
 
-import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
-from app.errors import GatewayError, InvalidRequest, NotFound
+from app.errors import GatewayError, InvalidRequest, NotFound, error_body, error_headers
 
 log = logging.getLogger(__name__)
 
 
 def error_response(error: GatewayError) -> Response:
-    headers = dict(error.headers)
-    if error.should_retry is not None:
-        headers["x-should-retry"] = "true" if error.should_retry else "false"
-    if error.retry_after is not None:
-        headers["retry-after"] = str(max(1, math.ceil(error.retry_after)))
-        headers["retry-after-ms"] = str(int(error.retry_after * 1000))
     return Response(
-        orjson.dumps(error.envelope()),
+        error_body(error),
         status_code=error.status,
-        headers=headers,
+        headers=error_headers(error),
         media_type="application/json",
     )
 

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 import orjson
 from starlette.responses import Response
 
 from app.domain import Generation
+from app.errors import header_value
 from app.run.async_jobs import JobRecord
-
-_UNSAFE = re.compile(r"[^\x20-\x7e]")
 
 
 def images_response(generation: Generation, base_url: str, *, replayed: bool = False) -> Response:
@@ -56,11 +54,6 @@ def gateway_headers(generation: Generation) -> dict[str, str]:
     if generation.job.adjustments:
         headers["x-imagegate-adjustments"] = header_value("; ".join(generation.job.adjustments))
     return headers
-
-
-def header_value(text: str, limit: int = 2000) -> str:
-    """Printable ASCII only (no header injection, no encoding surprises), bounded in length."""
-    return _UNSAFE.sub("?", text)[:limit]
 
 
 def job_accepted(record: JobRecord, base_url: str) -> Response:

@@ -162,7 +162,7 @@ class Pipeline:
         if not attempts.failures:
             return routing.all_cooling_down(spec, await self._soonest_recovery(spec))
         error = routing.final_error(attempts.failures)
-        error.headers["x-imagegate-attempts"] = ",".join(attempts.labels)
+        error.attempts = tuple(attempts.labels)
         return error
 
     async def _record(self, carrier: str, failure: CarrierFailure) -> None:
