@@ -9,7 +9,7 @@ from pathlib import Path
 
 import uvicorn
 
-from app.carriers import REQUIRED_FIELDS
+from app.carriers import CARRIER_OPTIONS
 from app.config import ConfigError, GatewayConfig, load_config
 from app.config.settings import Settings, environment, export_config_path
 from app.observability.logs import configure_logging
@@ -33,7 +33,7 @@ def main(argv: list[str] | None = None) -> int:
     settings = Settings()
     path: Path = (args.config if args.command == "serve" else args.path) or settings.config
     try:
-        config = load_config(path, environment(), REQUIRED_FIELDS)
+        config = load_config(path, environment(), CARRIER_OPTIONS)
     except ConfigError as exc:
         print(f"imagegate: invalid config: {exc}", file=sys.stderr)
         return 2
@@ -89,15 +89,9 @@ def describe(config: GatewayConfig) -> str:
     lines += [f"storage:  {config.storage.directory} (public URL: {base})", "", "carriers:"]
     enabled = set()
     for c in config.carriers:
-        if c.api_key is None:
-            key = "none needed"
-        elif c.has_key:
-            key = "set (****)"
-        else:
-            key = "MISSING -> disabled"
-        if c.api_key is None or c.has_key:
+        if c.disabled_reason is None:
             enabled.add(c.name)
-        lines.append(f"  {c.name:<14} {c.kind:<8} {c.base_url or '-':<34} key: {key}")
+        lines.append(f"  {c.name:<14} {c.kind:<8} {c.endpoint or '-':<34} key: {c.key_status}")
     lines += ["", "models:"]
     for m in config.models:
         aliases = f" (aliases: {', '.join(m.aliases)})" if m.aliases else ""

@@ -8,8 +8,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO, Literal, Protocol
 
-from app.config.rules import RuleSet
-
 Operation = Literal["generate", "edit"]
 ResponseFormat = Literal["url", "b64_json", "b64_ephemeral"]
 ImageFormat = Literal["png", "jpeg", "webp"]
@@ -53,11 +51,12 @@ class InputImage:
 
 @dataclass(frozen=True, slots=True)
 class ImageJob:
-    """A validated, normalized request: every field here is accepted by the model's rule set."""
+    """A validated, normalized request: every field here is accepted by the model's rule set.
+
+    Provider-neutral: how a carrier puts it on the wire is the carrier's business."""
 
     operation: Operation
     model: str
-    rules: RuleSet
     prompt: str
     n: int = 1
     size: str | None = None
@@ -76,39 +75,16 @@ class ImageJob:
     mask: InputImage | None = None
     adjustments: tuple[str, ...] = ()
 
-    def upstream_params(self) -> dict[str, Any]:
-        """The OpenAI parameters this job sends upstream (model and images excluded)."""
-        params: dict[str, Any] = {"prompt": self.prompt, "n": self.n}
-        for name in _FORWARDED:
-            value = getattr(self, name)
-            if value is not None:
-                params[name] = value
-        if self.stream:
-            params["stream"] = True
-        if self.rules.upstream_response_format is not None:
-            params["response_format"] = self.rules.upstream_response_format
-        return params
-
-
-_FORWARDED = (
-    "size",
-    "quality",
-    "background",
-    "output_format",
-    "output_compression",
-    "moderation",
-    "style",
-    "input_fidelity",
-    "user",
-    "partial_images",
-)
-
 
 @dataclass(frozen=True, slots=True)
 class UpstreamImage:
-    """One image as a carrier produced it: exactly one of ``b64``, ``url`` or ``data`` is set."""
+    """One image as a carrier produced it: exactly one of ``b64``, ``url`` or ``data`` is set.
 
-    b64: str | None = None
+    ``b64`` may be the raw ASCII bytes of the base64 text (a view of the upstream body, free of
+    JSON escapes but not yet validated): re-hosting decodes it or passes it through, so no
+    multi-MB string is built for a client that never sees it."""
+
+    b64: str | memoryview | None = None
     url: str | None = None
     data: bytes | None = None
     revised_prompt: str | None = None

@@ -13,7 +13,7 @@ from app import __version__
 from app.api import build_router, exception_handlers
 from app.api.middleware import RequestContext
 from app.api.state import State
-from app.carriers import REQUIRED_FIELDS
+from app.carriers import CARRIER_OPTIONS
 from app.carriers.http import TransportFactory, UpstreamClient, default_transport
 from app.config import GatewayConfig, load_config
 from app.config.settings import Settings, environment
@@ -63,4 +63,4 @@ def create_app(
 def app_from_environment() -> FastAPI:
     """Factory for uvicorn workers: the config path comes from ``IMAGEGATE_CONFIG``."""
     settings = Settings()
-    return create_app(load_config(settings.config, environment(), REQUIRED_FIELDS))
+    return create_app(load_config(settings.config, environment(), CARRIER_OPTIONS))

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import httpx
 
 from app.access.keys import ConfigKeys, KeyStore
-from app.carriers import KINDS, Carrier, CarrierTools, edit_support
+from app.carriers import Carrier, CarrierTools, build_carrier
 from app.config.schema import GatewayConfig
 from app.core.catalog import Catalog, build_catalog
 from app.inputs.fetch import Resolver, SafeFetcher
@@ -49,10 +49,10 @@ def build_services(
     tools = CarrierTools(http=http)
     carriers: dict[str, Carrier] = {}
     for carrier in config.carriers:
-        if carrier.api_key is not None and not carrier.has_key:
-            log.warning("carrier %s is disabled: its api_key is empty", carrier.name)
+        if carrier.disabled_reason is not None:
+            log.warning("carrier %s is disabled: %s", carrier.name, carrier.disabled_reason)
             continue
-        carriers[carrier.name] = KINDS[carrier.kind].factory(carrier, tools)
+        carriers[carrier.name] = build_carrier(carrier, tools)
     storage = make_storage(config.storage)
     routing = config.routing
     # Carriers' image URLs are fetched as safely as clients' (allow-list included).
@@ -63,9 +63,6 @@ def build_services(
         rehoster=Rehoster(storage, SafeFetcher(downloads, resolver), config.storage),
         health=circuits,
         retry=routing.retry,
-        retries={c.name: c.retries for c in config.carriers},
-        timeouts={c.name: c.timeout for c in config.carriers},
-        edit_support={c.name: edit_support(c) for c in config.carriers},
         rng=random.Random(routing.seed),
     )
     idempotency = IdempotencyStore(routing.idempotency)

@@ -16,7 +16,7 @@ import respx
 import yaml
 from PIL import Image
 
-from app.carriers import REQUIRED_FIELDS
+from app.carriers import CARRIER_OPTIONS
 from app.carriers.http import httpcore_transport
 from app.config import GatewayConfig, load_config
 from app.domain import ImageFormat, InputImage, InputOrigin
@@ -108,7 +108,7 @@ def make_config(tmp_path: Path) -> MakeConfig:
         data.update(sections)
         if edit is not None:
             edit(data)
-        return load_config(write_config(tmp_path, data), {}, REQUIRED_FIELDS)
+        return load_config(write_config(tmp_path, data), {}, CARRIER_OPTIONS)
 
     return make
 

@@ -3,13 +3,13 @@ failure kind (the status-code table is pure and lives in ``app.core.failures``).
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Protocol
 
 import httpx
 
-from app.config.schema import CarrierConfig
+from app.core.catalog import Route
 from app.core.failures import FailureKind
 from app.domain import CarrierResult, ImageJob, PartialImage
 
@@ -26,19 +26,17 @@ class CarrierTools:
 
 
 class Carrier(Protocol):
-    """Produces images for a job from one upstream."""
+    """Produces images for a job from one upstream.
+
+    ``route`` says how this model is served here: the upstream model name and the effective
+    rules (``route.rules``), which the carrier applies as data, never by the model's name."""
 
     name: str
 
-    async def run(self, job: ImageJob, upstream_model: str) -> CarrierResult:
+    async def run(self, job: ImageJob, route: Route) -> CarrierResult:
         """Generate or edit (``job.operation``); raise :class:`CarrierFailure` on failure."""
         ...
 
-    def stream(
-        self, job: ImageJob, upstream_model: str
-    ) -> AsyncIterator[PartialImage | CarrierResult]:
+    def stream(self, job: ImageJob, route: Route) -> AsyncIterator[PartialImage | CarrierResult]:
         """Partial images as they form, then exactly one result (the completed image)."""
         ...
-
-
-CarrierFactory = Callable[[CarrierConfig, CarrierTools], Carrier]

@@ -12,7 +12,10 @@ import yaml
 from pydantic import ValidationError
 
 from app.config.rules import apply_overrides, resolve_rule_sets
-from app.config.schema import GatewayConfig
+from app.config.schema import CarrierConfig, GatewayConfig
+
+CarrierKinds = Mapping[str, type[CarrierConfig]]
+"""Each carrier kind's options model, by kind name (``app.carriers.CARRIER_OPTIONS``)."""
 
 _VAR = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
@@ -52,12 +55,11 @@ def key_path(loc: Iterable[int | str]) -> str:
     return out or "(top level)"
 
 
-def load_config(
-    path: Path, env: Mapping[str, str], kinds: Mapping[str, Iterable[str]]
-) -> GatewayConfig:
+def load_config(path: Path, env: Mapping[str, str], kinds: CarrierKinds) -> GatewayConfig:
     """Read, interpolate, validate and cross-check a config file.
 
-    ``kinds`` maps each known carrier kind to the carrier fields it requires.
+    ``kinds`` maps each carrier kind to its options model: ``carriers[]`` is a union
+    discriminated by ``kind``, assembled from the carrier registry (config sits below it).
     """
     raw = _read_yaml(path, env)
     if not isinstance(raw, dict):
@@ -67,6 +69,10 @@ def load_config(
     rules_path = path.parent / str(raw.get("rules_file", "rules.yaml"))
     raw["rule_sets"] = _load_rule_sets(rules_path, env)
     raw["source"] = path
+    if isinstance(raw.get("carriers"), list):
+        raw["carriers"] = [
+            _carrier(path, i, entry, kinds) for i, entry in enumerate(raw["carriers"])
+        ]
     try:
         config = GatewayConfig.model_validate(raw)
     except ValidationError as exc:
@@ -75,11 +81,27 @@ def load_config(
         prefix = f"{rules_path}: " if where.startswith("rule_sets") else f"{path}: "
         where = where.removeprefix("rule_sets.")
         raise ConfigError(f"{prefix}{where}: {first['msg']}") from None
-    problems = list(cross_check(config, kinds))
+    problems = list(cross_check(config))
     if problems:
         where, message = problems[0]
         raise ConfigError(f"{path}: {where}: {message}")
     return config
+
+
+def _carrier(path: Path, index: int, entry: Any, kinds: CarrierKinds) -> Any:
+    """``carriers[index]`` validated by the options model of its ``kind``."""
+    if not isinstance(entry, dict):
+        return entry  # the schema names what is wrong with it
+    model = kinds.get(str(entry.get("kind")))
+    if model is None:
+        problem = f"unknown kind '{entry['kind']}'" if "kind" in entry else "a kind is required"
+        raise ConfigError(f"{path}: carriers[{index}].kind: {problem} (known: {_list(kinds)})")
+    try:
+        return model.model_validate(entry)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = key_path(("carriers", index, *first["loc"]))
+        raise ConfigError(f"{path}: {where}: {first['msg']}") from None
 
 
 def _read_yaml(path: Path, env: Mapping[str, str]) -> Any:
@@ -106,11 +128,9 @@ def _load_rule_sets(path: Path, env: Mapping[str, str]) -> dict[str, dict[str, A
         raise ConfigError(f"{path}: {exc}") from None
 
 
-def cross_check(
-    config: GatewayConfig, kinds: Mapping[str, Iterable[str]]
-) -> Iterable[tuple[str, str]]:
+def cross_check(config: GatewayConfig) -> Iterable[tuple[str, str]]:
     """References between sections: carriers, rule sets, names and aliases."""
-    yield from _check_carriers(config, kinds)
+    yield from _check_carrier_names(config)
     carriers = {carrier.name for carrier in config.carriers}
     names: dict[str, str] = {}
     for i, model in enumerate(config.models):
@@ -138,20 +158,12 @@ def cross_check(
         yield "server.default_model", f"unknown model '{default}'"
 
 
-def _check_carriers(
-    config: GatewayConfig, kinds: Mapping[str, Iterable[str]]
-) -> Iterable[tuple[str, str]]:
+def _check_carrier_names(config: GatewayConfig) -> Iterable[tuple[str, str]]:
     seen: set[str] = set()
     for i, carrier in enumerate(config.carriers):
         if carrier.name in seen:
             yield f"carriers[{i}].name", f"duplicate carrier name '{carrier.name}'"
         seen.add(carrier.name)
-        if carrier.kind not in kinds:
-            yield f"carriers[{i}].kind", f"unknown kind '{carrier.kind}' (known: {_list(kinds)})"
-            continue
-        for required in kinds[carrier.kind]:
-            if getattr(carrier, required) is None:
-                yield f"carriers[{i}].{required}", f"a carrier of kind '{carrier.kind}' needs it"
 
 
 def _list(items: Iterable[str]) -> str:

@@ -126,3 +126,29 @@ class EditSupport(_Frozen):
     )
     max_image_bytes: int | None = Field(None, ge=1)
     image_formats: tuple[str, ...] = ("png", "jpeg", "webp")
+
+
+def restrict_edits(rules: RuleSet, support: EditSupport) -> RuleSet:
+    """``rules`` as served by a carrier with ``support``: the edits both accept, so routing
+    checks one rule set per route. ``rules`` itself when the carrier takes every edit."""
+    if rules.edit is None or support == _EVERY_EDIT:
+        return rules
+    if not support.edits:
+        return rules.model_copy(update={"edit": None})
+    limits = rules.edit
+    max_bytes = limits.max_image_bytes
+    if support.max_image_bytes is not None:
+        max_bytes = min(max_bytes, support.max_image_bytes)
+    narrowed = limits.model_copy(
+        update={
+            "max_images": min(limits.max_images, support.max_images),
+            "mask": limits.mask and support.mask,
+            "json_inputs": limits.json_inputs and support.json_inputs,
+            "max_image_bytes": max_bytes,
+            "image_formats": tuple(f for f in limits.image_formats if f in support.image_formats),
+        }
+    )
+    return rules.model_copy(update={"edit": narrowed})
+
+
+_EVERY_EDIT = EditSupport()

@@ -26,30 +26,39 @@ class _Strict(BaseModel):
 
 
 class CarrierConfig(_Strict):
+    """What every carrier has. Each kind extends this with its own options model, in its own
+    folder (``app/carriers/<kind>/options.py``), registered in ``app.carriers.KINDS``; the
+    loader validates each ``carriers[]`` entry by its ``kind``."""
+
     name: str = Field(pattern=_NAME)
     kind: str
-    base_url: str | None = None
-    api_key: SecretStr | None = None
     timeout: float = Field(300.0, gt=0, description="seconds for a whole upstream attempt")
-    connect_timeout: float = Field(10.0, gt=0)
     retries: int = Field(1, ge=0, le=10, description="retries of a transient failure")
-    headers: dict[str, str] = {}
-    edit: EditSupport | None = Field(
-        None, description="what this carrier serves for edits; default: what its kind serves"
+    edit: EditSupport = Field(
+        EditSupport(), description="what this carrier serves for edits; default: every edit"
     )
 
-    @field_validator("base_url")
-    @classmethod
-    def _http_url(cls, value: str | None) -> str | None:
-        if value is None or value == "":
-            return None
-        if not re.match(r"^https?://[^\s/]+", value):
-            raise ValueError("must be an http:// or https:// URL")
-        return value.rstrip("/")
+    @property
+    def disabled_reason(self) -> str | None:
+        """Why this carrier must not be used (a missing secret...), or None."""
+        return None
 
     @property
-    def has_key(self) -> bool:
-        return self.api_key is not None and self.api_key.get_secret_value().strip() != ""
+    def endpoint(self) -> str | None:
+        """Where the carrier sends requests, for ``check-config``; None when nowhere."""
+        return None
+
+    @property
+    def key_status(self) -> str:
+        """Its secret's state, masked, for ``check-config``."""
+        return "none needed"
+
+
+def http_url(value: str) -> str:
+    """An http(s) base URL without its trailing slash; ValueError otherwise."""
+    if not re.match(r"^https?://[^\s/]+", value):
+        raise ValueError("must be an http:// or https:// URL")
+    return value.rstrip("/")
 
 
 class Price(_Strict):
@@ -142,11 +151,7 @@ class StorageConfig(_Strict):
     @field_validator("public_base_url")
     @classmethod
     def _base(cls, value: str | None) -> str | None:
-        if not value:
-            return None
-        if not re.match(r"^https?://[^\s/]+", value):
-            raise ValueError("must be an http:// or https:// URL")
-        return value.rstrip("/")
+        return http_url(value) if value else None
 
 
 class AuthConfig(_Strict):

@@ -5,15 +5,17 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from app.config.rules import RuleSet, apply_overrides
-from app.config.schema import GatewayConfig, ModelConfig, Price
+from app.config.rules import RuleSet, apply_overrides, restrict_edits
+from app.config.schema import CarrierConfig, GatewayConfig, ModelConfig, Price
 from app.errors import InvalidType, ModelNotFound
 
 
 @dataclass(frozen=True, slots=True)
 class Route:
-    """One way to serve a model: a carrier, the model name it expects, its tier and weight,
-    the rules as this carrier applies them, and what it costs."""
+    """One way to serve a model, built once at start-up: a carrier, the model name it expects,
+    its tier and weight, what it costs, how long one attempt may take and how often a
+    transient failure is retried, and its effective rules: the model's rules with the route's
+    ``overrides``, narrowed to the edits its carrier serves (``carriers[].edit``)."""
 
     carrier: str
     upstream_model: str
@@ -21,6 +23,8 @@ class Route:
     tier: int = 1
     weight: float = 1.0
     price: Price | None = None
+    timeout: float = 300.0
+    retries: int = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,14 +81,17 @@ def build_catalog(config: GatewayConfig) -> Catalog:
 
 def _spec(config: GatewayConfig, model: ModelConfig) -> ModelSpec:
     rules = config.rule_sets[model.rules]
+    carriers: dict[str, CarrierConfig] = {c.name: c for c in config.carriers}
     routes = tuple(
         Route(
             carrier=r.carrier,
             upstream_model=r.model or model.name,
-            rules=apply_overrides(rules, r.overrides),
+            rules=restrict_edits(apply_overrides(rules, r.overrides), carriers[r.carrier].edit),
             tier=r.tier if r.tier is not None else position,
             weight=r.weight,
             price=r.price or model.price,
+            timeout=carriers[r.carrier].timeout,
+            retries=carriers[r.carrier].retries,
         )
         for position, r in enumerate(model.carriers, 1)
     )

@@ -66,7 +66,6 @@ def normalize(
     return ImageJob(
         operation=operation,
         model=model,
-        rules=rules,
         prompt=_prompt(params, rules),
         n=n,
         size=_size(params, rules, notes),

@@ -4,14 +4,13 @@ failed attempt, and what to tell the client when every attempt failed. No I/O he
 from __future__ import annotations
 
 import random
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from itertools import groupby
 from typing import Literal
 
-from app.config.rules import EditSupport, FlexibleSizes, RuleSet
+from app.config.rules import EditLimits, FlexibleSizes, RuleSet
 from app.config.schema import RetryConfig
-from app.core.capabilities import can_serve
 from app.core.catalog import ModelSpec, Route
 from app.core.failures import CarrierFailure
 from app.domain import ImageJob
@@ -33,16 +32,11 @@ class Decision:
     delay: float = 0.0
 
 
-def candidates(
-    job: ImageJob,
-    spec: ModelSpec,
-    enabled: Collection[str],
-    supports: Mapping[str, EditSupport] | None = None,
-) -> list[Route]:
+def candidates(job: ImageJob, spec: ModelSpec, enabled: Collection[str]) -> list[Route]:
     """Enabled routes whose carrier can serve ``job`` as asked; 4xx/503 when there is none.
 
-    A route can fail the model's rules as that carrier applies them (``overrides``), or the
-    carrier's own edit support (``carriers[].edit``, else its kind's)."""
+    One check per route, against its effective rules (the model's, with the route's
+    ``overrides``, narrowed to its carrier's edit support)."""
     routes = [route for route in spec.routes if route.carrier in enabled]
     if not routes:
         raise NoCarrierAvailable(
@@ -53,9 +47,7 @@ def candidates(
     reasons: dict[str, str] = {}
     param: str | None = None
     for route in routes:
-        problem = route_problem(job, route.rules) or _support_problem(
-            job, (supports or {}).get(route.carrier)
-        )
+        problem = route_problem(job, route.rules)
         if problem is None:
             able.append(route)
         else:
@@ -67,13 +59,6 @@ def candidates(
             f"No carrier of model '{spec.name}' can serve this request ({why}).", param=param
         )
     return able
-
-
-def _support_problem(job: ImageJob, support: EditSupport | None) -> tuple[str, str] | None:
-    reason = None if support is None else can_serve(job, support)
-    if reason is None:
-        return None
-    return ("mask" if "mask" in reason else "image"), reason.removeprefix("it ")
 
 
 def route_problem(job: ImageJob, rules: RuleSet) -> tuple[str, str] | None:
@@ -112,10 +97,29 @@ def _edit_problem(job: ImageJob, rules: RuleSet) -> tuple[str, str] | None:
         return None
     if rules.edit is None:
         return "model", "does not support image edits"
-    if len(job.images) > rules.edit.max_images:
-        return "image", f"takes at most {rules.edit.max_images} input images"
-    if job.mask is not None and not rules.edit.mask:
+    limits = rules.edit
+    if len(job.images) > limits.max_images:
+        return "image", (
+            f"takes at most {limits.max_images} input image"
+            f"{'s' if limits.max_images != 1 else ''}; the request has {len(job.images)}"
+        )
+    if job.mask is not None and not limits.mask:
         return "mask", "does not support masks"
+    return _input_problem(job, limits)
+
+
+def _input_problem(job: ImageJob, limits: EditLimits) -> tuple[str, str] | None:
+    inputs = (*job.images, *([job.mask] if job.mask is not None else []))
+    if not limits.json_inputs and any(image.origin != "upload" for image in inputs):
+        return "image", "only takes uploaded files (multipart), not image URLs or data URIs"
+    for image in inputs:
+        if image.format not in limits.image_formats:
+            return image.param, f"does not accept {image.format.upper()} images ({image.param})"
+        if image.byte_size > limits.max_image_bytes:
+            return image.param, (
+                f"takes images of at most {limits.max_image_bytes:,} bytes "
+                f"({image.param} has {image.byte_size:,})"
+            )
     return None
 
 

@@ -8,14 +8,16 @@ No FastAPI here: collaborators come in through the constructor, values go out as
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
+import math
 import random
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from dataclasses import dataclass, field, replace
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping
+from contextlib import aclosing
+from dataclasses import dataclass, field
 
 from app.carriers.base import Carrier
-from app.config.rules import EditSupport
 from app.config.schema import RetryConfig
 from app.core import pricing, routing
 from app.core.catalog import ModelSpec, Route
@@ -52,109 +54,95 @@ class Pipeline:
     rehoster: Rehoster
     health: HealthBook
     retry: RetryConfig
-    retries: Mapping[str, int]
-    timeouts: Mapping[str, float]
-    edit_support: Mapping[str, EditSupport] = field(default_factory=dict)
     rng: random.Random = field(default_factory=random.Random)
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
     clock: Callable[[], float] = time.monotonic
 
     async def run(self, job: ImageJob, spec: ModelSpec, deadline: float) -> Generation:
-        ends = self.clock() + deadline
-        attempts = _Attempts()
-        for route in self._routes(job, spec):
-            if not await self.health.admit(route.carrier):
-                continue
-            outcome = await self._try_route(job, route, ends, attempts)
-            if isinstance(outcome, Generation):
-                return outcome
-            if outcome == "stop":
-                break
-        raise await self._give_up(spec, attempts)
+        events = self._attempts(job, spec, self.clock() + deadline, streaming=False)
+        async with aclosing(events):
+            async for event in events:
+                if isinstance(event, Generation):
+                    return event
+        raise AssertionError("the attempt loop ends with a generation or an error")
 
-    async def stream(
-        self, job: ImageJob, spec: ModelSpec
-    ) -> AsyncIterator[PartialImage | Generation]:
+    def stream(self, job: ImageJob, spec: ModelSpec) -> AsyncIterator[PartialImage | Generation]:
         """Partial images as they come, then the finished generation (its image kept as base64
-        for the completed event). Falls back to the next carrier only before the first event;
-        a carrier that cannot stream is run whole and yields just the finished generation."""
+        for the completed event). Retries and falls back only before the first event; a carrier
+        that cannot stream is run whole and yields just the finished generation."""
+        return self._attempts(job, spec, math.inf, streaming=True)
+
+    async def _attempts(
+        self, job: ImageJob, spec: ModelSpec, ends: float, *, streaming: bool
+    ) -> AsyncGenerator[PartialImage | Generation, None]:
+        """The one attempt loop: routes in order, each retried as routing decides."""
         attempts = _Attempts()
         for route in self._routes(job, spec):
-            if not await self.health.admit(route.carrier):
-                continue
-            emitted = False
-            try:
-                async for event in self._route_events(job, route):
-                    if isinstance(event, PartialImage):
-                        emitted = True
-                        yield event
-                        continue
-                    # The completed event carries base64 even when the client wants a URL.
-                    as_b64 = "b64_json" if job.response_format == "url" else job.response_format
-                    stored = await self._keep(replace(job, response_format=as_b64), event)
-                    await self.health.succeeded(route.carrier)
-                    attempts.labels.append(f"{route.carrier}:200")
-                    yield self._finish(job, route, event, stored, attempts)
-                    return
-            except CarrierFailure as failure:
-                attempts.failed(route.carrier, failure)
-                await self._record(route.carrier, failure)
-                if emitted or failure.kind == "rejected":
-                    break
+            retries = 0
+            while await self.health.admit(route.carrier):
+                emitted = False
+                try:
+                    async with aclosing(self._attempt(job, route, ends, streaming)) as events:
+                        async for event in events:
+                            if isinstance(event, PartialImage):
+                                emitted = True
+                                yield event
+                                continue
+                            await self.health.succeeded(route.carrier)
+                            attempts.labels.append(f"{route.carrier}:200")
+                            yield self._finish(job, route, *event, attempts)
+                            return
+                except CarrierFailure as failure:
+                    decision = await self._failed(route, failure, retries, ends, attempts)
+                    # Once the client has seen partial images, no other attempt may follow.
+                    if emitted or decision.action == "stop":
+                        raise await self._give_up(spec, attempts) from None
+                    if decision.action == "next":
+                        break
+                    retries += 1
+                    await self.sleep(decision.delay)
         raise await self._give_up(spec, attempts)
 
-    async def _route_events(
-        self, job: ImageJob, route: Route
-    ) -> AsyncIterator[PartialImage | CarrierResult]:
+    async def _failed(
+        self,
+        route: Route,
+        failure: CarrierFailure,
+        retries: int,
+        ends: float,
+        attempts: _Attempts,
+    ) -> routing.Decision:
+        """Note a failed attempt (attempt labels, circuit breaker) and decide what comes next."""
+        attempts.failed(route.carrier, failure)
+        await self._record(route.carrier, failure)
+        remaining = ends - self.clock()
+        return routing.decide(failure, retries, route.retries, self.retry, remaining, self.rng)
+
+    async def _attempt(
+        self, job: ImageJob, route: Route, ends: float, streaming: bool
+    ) -> AsyncGenerator[PartialImage | tuple[CarrierResult, tuple[StoredImage, ...]], None]:
+        """One try on one route: partial images (streaming routes), then the kept result."""
         carrier = self.carriers[route.carrier]
-        routed = job if route.rules is job.rules else replace(job, rules=route.rules)
-        if route.rules.stream:
-            async for event in carrier.stream(routed, route.upstream_model):
-                yield event
-            return
-        whole = replace(routed, stream=False, partial_images=None)
+        if streaming and route.rules.stream:
+            async for event in carrier.stream(job, route):
+                if isinstance(event, PartialImage):
+                    yield event
+                    continue
+                yield event, await self._keep(job, event, keep_b64=True)
+                return
+            raise CarrierFailure("transient", f"carrier '{route.carrier}' sent no image")
+        remaining = ends - self.clock()
+        if remaining <= 0:
+            raise CarrierFailure("timeout", "the request's deadline passed")
         try:
-            async with asyncio.timeout(self.timeouts[route.carrier]):
-                result = await carrier.run(whole, route.upstream_model)
+            async with asyncio.timeout(min(remaining, route.timeout)):
+                result = await carrier.run(job, route)
         except TimeoutError:
             raise CarrierFailure("timeout", f"carrier '{route.carrier}' timed out") from None
-        yield result  # outside the timeout: it must not fire while the consumer works
-
-    async def _try_route(
-        self, job: ImageJob, route: Route, ends: float, attempts: _Attempts
-    ) -> Generation | str:
-        carrier = self.carriers[route.carrier]
-        routed = job if route.rules is job.rules else replace(job, rules=route.rules)
-        retries = 0
-        while True:
-            remaining = ends - self.clock()
-            try:
-                if remaining <= 0:
-                    raise CarrierFailure("timeout", "the request's deadline passed")
-                async with asyncio.timeout(min(remaining, self.timeouts[route.carrier])):
-                    result = await carrier.run(routed, route.upstream_model)
-                stored = await self._keep(job, result)
-            except TimeoutError:
-                failure = CarrierFailure("timeout", f"carrier '{route.carrier}' timed out")
-            except CarrierFailure as exc:
-                failure = exc
-            else:
-                await self.health.succeeded(route.carrier)
-                attempts.labels.append(f"{route.carrier}:200")
-                return self._finish(job, route, result, stored, attempts)
-            attempts.failed(route.carrier, failure)
-            await self._record(route.carrier, failure)
-            decision = routing.decide(
-                failure, retries, self.retries[route.carrier], self.retry,
-                ends - self.clock(), self.rng,
-            )  # fmt: skip
-            if decision.action != "retry" or not await self.health.admit(route.carrier):
-                return "next" if decision.action == "retry" else decision.action
-            retries += 1
-            await self.sleep(decision.delay)
+        # outside the timeout: it must not fire while the consumer works
+        yield result, await self._keep(job, result, keep_b64=streaming)
 
     def _routes(self, job: ImageJob, spec: ModelSpec) -> list[Route]:
-        able = routing.candidates(job, spec, self.carriers, self.edit_support)
+        able = routing.candidates(job, spec, self.carriers)
         return routing.order(able, self.rng)
 
     async def _give_up(self, spec: ModelSpec, attempts: _Attempts) -> GatewayError:
@@ -178,14 +166,16 @@ class Pipeline:
         soonest = min((e for e in ends if e is not None), default=None)
         return None if soonest is None else max(1.0, soonest - time.time())
 
-    async def _keep(self, job: ImageJob, result: CarrierResult) -> tuple[StoredImage, ...]:
-        keep = self.rehoster.keep
+    async def _keep(
+        self, job: ImageJob, result: CarrierResult, *, keep_b64: bool
+    ) -> tuple[StoredImage, ...]:
+        keep = functools.partial(self.rehoster.keep, keep_b64=keep_b64)
         try:
             return await _each(keep, result.images, job.response_format)
         except NotAnImage as exc:
             raise CarrierFailure("transient", str(exc)) from None
         except StorageFailed:
-            if job.response_format != "url":
+            if job.response_format != "url" or keep_b64:
                 raise
             log.exception("storage failed; answering with base64 so the images are not lost")
             return await _each(keep, result.images, "b64_ephemeral")

@@ -16,7 +16,7 @@ import logging
 from app.config.schema import StorageConfig
 from app.domain import ImageFormat, ResponseFormat, StoredImage, UpstreamImage
 from app.inputs.fetch import FetchError, SafeFetcher
-from app.inputs.images import decode_b64, encode_b64, sniff, sniff_b64
+from app.inputs.images import decode_b64, decode_b64_exact, encode_b64, sniff, sniff_b64
 from app.inputs.spool import Spool
 from app.storage import Storage
 
@@ -36,23 +36,25 @@ class Rehoster:
         self._fetcher = fetcher
         self._max_bytes = config.download_max_bytes
 
-    async def keep(self, image: UpstreamImage, response_format: ResponseFormat) -> StoredImage:
-        """Store ``image`` unless ephemeral; base64 is handed back unchanged when asked for."""
+    async def keep(
+        self, image: UpstreamImage, response_format: ResponseFormat, *, keep_b64: bool = False
+    ) -> StoredImage:
+        """Store ``image`` unless ephemeral; base64 is handed back unchanged when asked for,
+        or when ``keep_b64`` (a stream's completed event carries it even for URL clients)."""
         store = response_format != "b64_ephemeral"
-        want_b64 = response_format != "url"
+        want_b64 = keep_b64 or response_format != "url"
         if image.b64 is not None:
             if not store:
-                fmt = sniff_b64(image.b64)
+                text = _text(image.b64)
+                fmt = sniff_b64(text)
                 if fmt is None:
                     raise NotAnImage("the carrier's base64 is not a PNG, JPEG or WebP image")
-                return StoredImage(
-                    None, fmt, len(image.b64) * 3 // 4, image.b64, image.revised_prompt
-                )
+                return StoredImage(None, fmt, len(text) * 3 // 4, text, image.revised_prompt)
             if len(image.b64) * 3 // 4 <= INLINE_BYTES:
                 stored = self._decode_and_save(image.b64)
             else:
                 stored = await asyncio.to_thread(self._decode_and_save, image.b64)
-            b64 = image.b64 if want_b64 else None
+            b64 = _text(image.b64) if want_b64 else None
             return StoredImage(stored[0], stored[1], stored[2], b64, image.revised_prompt)
         data = image.data if image.data is not None else await self._download(image.url or "")
         fmt = _check(data)
@@ -65,9 +67,9 @@ class Rehoster:
             return self._storage.save(data, fmt)
         return await asyncio.to_thread(self._storage.save, data, fmt)
 
-    def _decode_and_save(self, text: str) -> tuple[str, ImageFormat, int]:
+    def _decode_and_save(self, b64: str | memoryview) -> tuple[str, ImageFormat, int]:
         try:
-            data = decode_b64(text)
+            data = _decode(b64)
         except ValueError as exc:
             raise NotAnImage(f"the carrier's base64 is invalid ({exc})") from None
         fmt = _check(data)
@@ -89,6 +91,26 @@ class Rehoster:
             raise NotAnImage(f"downloading the carrier's image failed: {exc}") from None
         finally:
             spool.close()
+
+
+def _decode(b64: str | memoryview) -> bytes:
+    """Raw base64 bytes take the strict decoder first, without building a str."""
+    if isinstance(b64, memoryview):
+        data = decode_b64_exact(b64)
+        if data is not None:
+            return data
+        b64 = str(b64, "ascii")  # UnicodeDecodeError is a ValueError
+    return decode_b64(b64)
+
+
+def _text(b64: str | memoryview) -> str:
+    """The base64 as text for a client; raw bytes that are not ASCII are no image."""
+    if isinstance(b64, str):
+        return b64
+    try:
+        return str(b64, "ascii")
+    except UnicodeDecodeError:
+        raise NotAnImage("the carrier's base64 is not ASCII text") from None
 
 
 def _check(data: bytes) -> ImageFormat:

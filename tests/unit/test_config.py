@@ -7,13 +7,13 @@ from typing import Any
 
 import pytest
 
-from app.carriers import REQUIRED_FIELDS
+from app.carriers import CARRIER_OPTIONS
 from app.config.loader import ConfigError, interpolate, key_path, load_config
 from tests.conftest import ROOT, base_config, write_config
 
 
 def load(tmp_path: Path, data: dict[str, Any], env: dict[str, str] | None = None):
-    return load_config(write_config(tmp_path, data), env or {}, REQUIRED_FIELDS)
+    return load_config(write_config(tmp_path, data), env or {}, CARRIER_OPTIONS)
 
 
 def error_for(tmp_path: Path, edit) -> str:
@@ -25,11 +25,12 @@ def error_for(tmp_path: Path, edit) -> str:
 
 
 def test_the_shipped_config_loads_with_no_environment() -> None:
-    config = load_config(ROOT / "config" / "gateway.yaml", {}, REQUIRED_FIELDS)
+    config = load_config(ROOT / "config" / "gateway.yaml", {}, CARRIER_OPTIONS)
     assert config.auth.keys == ()
-    assert {c.name: c.has_key for c in config.carriers if c.api_key is not None} == {
-        "openai": False,
-        "reseller": False,
+    assert {c.name: c.disabled_reason for c in config.carriers} == {
+        "openai": "its api_key is empty",
+        "reseller": "its api_key is empty",
+        "local": None,
     }
     routes = {m.name: [r.carrier for r in m.carriers] for m in config.models}
     assert routes["gpt-image-2"] == ["openai", "reseller", "local"]
@@ -42,8 +43,8 @@ def test_the_shipped_config_reads_keys_from_the_environment() -> None:
         "IMAGEGATE_API_KEY": "gk-1",
         "IMAGEGATE_DATA_DIR": "/srv/img",
     }
-    config = load_config(ROOT / "config" / "gateway.yaml", env, REQUIRED_FIELDS)
-    assert [c.has_key for c in config.carriers if c.name == "openai"] == [True]
+    config = load_config(ROOT / "config" / "gateway.yaml", env, CARRIER_OPTIONS)
+    assert [c.disabled_reason for c in config.carriers if c.name == "openai"] == [None]
     assert [k.get_secret_value() for k in config.auth.keys] == ["gk-1"]
     assert config.storage.directory == Path("/srv/img")
 
@@ -126,12 +127,12 @@ def test_bad_yaml_names_the_line(tmp_path: Path) -> None:
     path = write_config(tmp_path, base_config(tmp_path))
     path.write_text("carriers: [\n  - name: x\n")
     with pytest.raises(ConfigError, match=r"not valid YAML at line \d+"):
-        load_config(path, {}, REQUIRED_FIELDS)
+        load_config(path, {}, CARRIER_OPTIONS)
 
 
 def test_missing_file(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="cannot read the file"):
-        load_config(tmp_path / "nope.yaml", {}, REQUIRED_FIELDS)
+        load_config(tmp_path / "nope.yaml", {}, CARRIER_OPTIONS)
 
 
 def test_rule_set_errors_name_the_rules_file(tmp_path: Path) -> None:
@@ -139,7 +140,7 @@ def test_rule_set_errors_name_the_rules_file(tmp_path: Path) -> None:
     rules = path.parent / "rules.yaml"
     rules.write_text(rules.read_text() + "\nbroken:\n  extends: gpt-image\n  n: [1, 'many']\n")
     with pytest.raises(ConfigError) as info:
-        load_config(path, {}, REQUIRED_FIELDS)
+        load_config(path, {}, CARRIER_OPTIONS)
     assert str(info.value).startswith(f"{rules}: broken.n")
 
 
@@ -147,7 +148,7 @@ def test_rule_set_cycles_are_refused(tmp_path: Path) -> None:
     path = write_config(tmp_path, base_config(tmp_path))
     (path.parent / "rules.yaml").write_text("a: {extends: b}\nb: {extends: a}\n")
     with pytest.raises(ConfigError, match="cycle"):
-        load_config(path, {}, REQUIRED_FIELDS)
+        load_config(path, {}, CARRIER_OPTIONS)
 
 
 def test_empty_gateway_keys_mean_open(tmp_path: Path) -> None:

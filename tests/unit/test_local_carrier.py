@@ -8,17 +8,20 @@ import pytest
 from PIL import Image
 
 from app.carriers.local.carrier import LocalCarrier
-from app.config import CarrierConfig
-from app.domain import ImageJob
-from tests.unit.test_normalize import job
+from app.carriers.local.options import LocalConfig
+from app.core.catalog import Route
+from app.domain import CarrierResult, ImageJob
+from tests.unit.test_normalize import RULES, job
 
 
-def carrier() -> LocalCarrier:
-    return LocalCarrier(CarrierConfig(name="local", kind="local"), None)  # type: ignore[arg-type]
+async def run(job: ImageJob) -> CarrierResult:
+    """The job on a local route with its model's rules (the test jobs name their rule set)."""
+    carrier = LocalCarrier(LocalConfig(name="local", kind="local"), None)  # type: ignore[arg-type]
+    return await carrier.run(job, Route("local", job.model, RULES[job.model]))
 
 
 async def render(job: ImageJob) -> list[Image.Image]:
-    result = await carrier().run(job, "local")
+    result = await run(job)
     assert all(image.data is not None for image in result.images)
     return [Image.open(io.BytesIO(image.data or b"")) for image in result.images]
 
@@ -54,15 +57,15 @@ async def test_exact_size_format_and_transparency(
 
 
 async def test_deterministic_and_prompt_derived() -> None:
-    first = await carrier().run(job("gpt-image-1", prompt="a red fox"), "x")
-    again = await carrier().run(job("gpt-image-1", prompt="a red fox"), "x")
-    other = await carrier().run(job("gpt-image-1", prompt="a blue whale"), "x")
+    first = await run(job("gpt-image-1", prompt="a red fox"))
+    again = await run(job("gpt-image-1", prompt="a red fox"))
+    other = await run(job("gpt-image-1", prompt="a blue whale"))
     assert first.images[0].data == again.images[0].data
     assert first.images[0].data != other.images[0].data
 
 
 async def test_n_images_differ_and_auto_resolves() -> None:
-    result = await carrier().run(job("gpt-image-1", n=3), "x")
+    result = await run(job("gpt-image-1", n=3))
     assert len({image.data for image in result.images}) == 3
     assert (result.size, result.quality, result.background, result.output_format) == (
         "1024x1024",

@@ -227,22 +227,3 @@ def test_input_fidelity_on_edits_is_kept_only_where_supported(rules: str, kept: 
     assert (kept is None) == any(
         a.startswith("input_fidelity: dropped") for a in result.adjustments
     )
-
-
-# --- what goes upstream ------------------------------------------------------------------------
-
-
-def test_response_format_never_goes_to_gpt_image_models() -> None:
-    params = job("gpt-image-2", response_format="b64_json", quality="hd").upstream_params()
-    assert "response_format" not in params
-    assert params == {"prompt": "a red fox", "n": 1, "quality": "high"}
-
-
-def test_dall_e_upstreams_are_asked_for_base64() -> None:
-    params = job("dall-e-3", response_format="url").upstream_params()
-    assert params["response_format"] == "b64_json"
-
-
-def test_stream_parameters_go_upstream() -> None:
-    params = job("gpt-image-2", stream=True, partial_images=2).upstream_params()
-    assert params["stream"] is True and params["partial_images"] == 2

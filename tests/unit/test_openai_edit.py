@@ -7,6 +7,7 @@ from contextlib import ExitStack
 import pytest
 
 from app.carriers.openai.edit_form import edit_fields, edit_files, upload_filename
+from app.core.catalog import Route
 from app.domain import ImageJob, InputImage
 from tests.conftest import input_image
 from tests.unit.test_normalize import RULES
@@ -39,10 +40,19 @@ def test_filenames(filename: str, fmt: str, sent: str) -> None:
 
 
 def test_fields_are_strings_and_only_what_the_job_carries() -> None:
-    job = ImageJob(operation="edit", model="gpt-image-1", rules=RULES["gpt-image-1"], prompt="p",
-                   n=2, quality="high", stream=True, partial_images=2, input_fidelity="high",
-                   images=(input_image(),))  # fmt: skip
-    assert edit_fields(job, "up-model") == {
+    job = ImageJob(
+        operation="edit",
+        model="gpt-image-1",
+        prompt="p",
+        n=2,
+        quality="high",
+        stream=True,
+        partial_images=2,
+        input_fidelity="high",
+        images=(input_image(),),
+    )
+    route = Route("up", "up-model", RULES["gpt-image-1"])
+    assert edit_fields(job, route, stream=True) == {
         "model": "up-model", "prompt": "p", "n": "2", "quality": "high",
         "input_fidelity": "high", "partial_images": "2", "stream": "true",
     }  # fmt: skip
@@ -51,8 +61,7 @@ def test_fields_are_strings_and_only_what_the_job_carries() -> None:
 def test_one_image_is_image_several_are_image_brackets_and_readers_close() -> None:
     images = (named("upload", param="image[0]"), named("b.jpg", "jpeg", "image[1]"))
     mask = named("upload", param="mask")
-    job = ImageJob(operation="edit", model="m", rules=RULES["gpt-image-1"], prompt="p",
-                   images=images, mask=mask)  # fmt: skip
+    job = ImageJob(operation="edit", model="m", prompt="p", images=images, mask=mask)
     with ExitStack() as stack:
         files = edit_files(job, stack)
         assert [(name, f[0], f[2]) for name, f in files] == [
@@ -62,7 +71,6 @@ def test_one_image_is_image_several_are_image_brackets_and_readers_close() -> No
         ]
         readers = [f[1] for _, f in files]
     assert all(reader.closed for reader in readers)
-    single = ImageJob(operation="edit", model="m", rules=RULES["gpt-image-1"], prompt="p",
-                      images=images[:1])  # fmt: skip
+    single = ImageJob(operation="edit", model="m", prompt="p", images=images[:1])
     with ExitStack() as stack:
         assert [(n, f[0]) for n, f in edit_files(single, stack)] == [("image", "image.png")]

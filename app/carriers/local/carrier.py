@@ -14,7 +14,8 @@ from typing import Any, TypeVar
 from app.carriers.base import CarrierTools
 from app.carriers.local.art import Canvas, blur, draw, encode
 from app.carriers.local.edit import UndecodableInput, compose, prepare
-from app.config.schema import CarrierConfig
+from app.carriers.local.options import LocalConfig
+from app.core.catalog import Route
 from app.core.failures import CarrierFailure
 from app.domain import CarrierResult, ImageJob, PartialImage, UpstreamImage
 from app.inputs.images import encode_b64
@@ -23,21 +24,22 @@ T = TypeVar("T")
 
 
 class LocalCarrier:
-    def __init__(self, config: CarrierConfig, tools: CarrierTools) -> None:
+    def __init__(self, config: LocalConfig, tools: CarrierTools) -> None:
         self.name = config.name
 
-    async def run(self, job: ImageJob, upstream_model: str) -> CarrierResult:
-        canvases = [canvas_for(job, index) for index in range(job.n)]
+    async def run(self, job: ImageJob, route: Route) -> CarrierResult:
+        default_size = route.rules.default_size
+        canvases = [canvas_for(job, index, default_size) for index in range(job.n)]
         images = await self._render(
             _render_edits if job.operation == "edit" else _render_all, job, canvases
         )
         return _result(job, canvases[0], images)
 
     async def stream(
-        self, job: ImageJob, upstream_model: str
+        self, job: ImageJob, route: Route
     ) -> AsyncIterator[PartialImage | CarrierResult]:
         """Rougher versions of the picture first (one per requested partial), then the picture."""
-        canvas = canvas_for(job, 0)
+        canvas = canvas_for(job, 0, route.rules.default_size)
         levels = job.partial_images or 0
         partials, final = await self._render(_render_progressive, job, [canvas], levels)
         echo = _result(job, canvas, [final])
@@ -78,8 +80,9 @@ def _result(job: ImageJob, canvas: Canvas, images: list[bytes]) -> CarrierResult
     )
 
 
-def canvas_for(job: ImageJob, index: int) -> Canvas:
-    size = job.size if job.size not in (None, "auto") else job.rules.default_size
+def canvas_for(job: ImageJob, index: int, default_size: str) -> Canvas:
+    """The picture to draw; ``auto`` (or no size) is the rule set's ``default_size``."""
+    size = job.size if job.size not in (None, "auto") else default_size
     width, _, height = size.partition("x")
     return Canvas(
         prompt=job.prompt,

@@ -1,9 +1,10 @@
 """Carrier ``openai``: any upstream that speaks the OpenAI Images API (OpenAI, resellers).
 
-It sends only the parameters the job carries (normalization already removed what the model
-does not accept), with the upstream model name, and reads ``data[].b64_json`` or
-``data[].url``. The API key goes into one header and nowhere else; any text taken from an
-upstream reply has the key masked out before it can reach a client or a log.
+It sends the job as OpenAI parameters (``wire``) and reads ``data[].b64_json`` (kept as the
+raw bytes of the body, for re-hosting to decode or pass on) or ``data[].url``; what the
+client asked for (``response_format``) does not change what it does. The API key goes into
+one header and nowhere else; any text taken from an upstream reply has the key masked out
+before it can reach a client or a log.
 """
 
 from __future__ import annotations
@@ -19,20 +20,20 @@ import orjson
 from app.carriers.base import CarrierTools, classify_exception
 from app.carriers.openai import fast_json as upstream_json
 from app.carriers.openai.edit_form import edit_fields, edit_files
+from app.carriers.openai.options import OpenAIConfig
 from app.carriers.openai.sse import EventTooLarge, SSEDecoder
 from app.carriers.openai.stream import stream_item
-from app.config.schema import CarrierConfig
+from app.carriers.openai.wire import upstream_params
+from app.core.catalog import Route
 from app.core.failures import CarrierFailure, classify_status
 from app.domain import CarrierResult, ImageJob, PartialImage, UpstreamImage
-from app.inputs.images import FAST_B64, decode_b64_exact
 
 log = logging.getLogger(__name__)
 _ECHOED = ("size", "quality", "background", "output_format")
 
 
 class OpenAICarrier:
-    def __init__(self, config: CarrierConfig, tools: CarrierTools) -> None:
-        assert config.base_url is not None  # guaranteed by config.cross_check
+    def __init__(self, config: OpenAIConfig, tools: CarrierTools) -> None:
         self.name = config.name
         self._http = tools.http
         self._base_url = config.base_url
@@ -44,18 +45,17 @@ class OpenAICarrier:
         self._json_headers = {**self._headers, "content-type": "application/json"}
         self._timeout = httpx.Timeout(config.timeout, connect=config.connect_timeout)
 
-    async def run(self, job: ImageJob, upstream_model: str) -> CarrierResult:
-        with self._request(job, upstream_model) as (path, request):
+    async def run(self, job: ImageJob, route: Route) -> CarrierResult:
+        with self._request(job, route, stream=False) as (path, request):
             response = await self._send(path, **request)
-        # A client that wants a URL never sees the base64: decode it straight from the body.
-        return self._parse(response, decode_b64=job.response_format == "url")
+        return self._parse(response)
 
     async def stream(
-        self, job: ImageJob, upstream_model: str
+        self, job: ImageJob, route: Route
     ) -> AsyncIterator[PartialImage | CarrierResult]:
         decoder = SSEDecoder()
         try:
-            with self._request(job, upstream_model) as (path, request):
+            with self._request(job, route, stream=True) as (path, request):
                 async with self._http.stream(
                     "POST", self._url(path), timeout=self._timeout, **request
                 ) as response:
@@ -81,7 +81,7 @@ class OpenAICarrier:
 
     @contextmanager
     def _request(
-        self, job: ImageJob, upstream_model: str
+        self, job: ImageJob, route: Route, *, stream: bool
     ) -> Iterator[tuple[str | httpx.URL, dict[str, Any]]]:
         """The path and httpx arguments for ``job``; edit files stay open inside the block."""
         if job.operation == "edit":
@@ -89,18 +89,14 @@ class OpenAICarrier:
                 yield (
                     "/images/edits",
                     {
-                        "data": edit_fields(job, upstream_model),
+                        "data": edit_fields(job, route, stream=stream),
                         "files": edit_files(job, files),
                         "headers": self._edit_headers,
                     },
                 )
             return
-        params = job.upstream_params()
-        params["model"] = upstream_model
-        yield (
-            self._generations_url,
-            {"content": orjson.dumps(params), "headers": self._json_headers},
-        )
+        body = orjson.dumps(upstream_params(job, route, stream=stream))
+        yield self._generations_url, {"content": body, "headers": self._json_headers}
 
     def _url(self, path: str | httpx.URL) -> str | httpx.URL:
         return path if isinstance(path, httpx.URL) else self._base_url + path
@@ -148,13 +144,11 @@ class OpenAICarrier:
         error = body.get("error") if isinstance(body, dict) else None
         return error if isinstance(error, dict) else {}
 
-    def _parse(self, response: httpx.Response, decode_b64: bool = False) -> CarrierResult:
+    def _parse(self, response: httpx.Response) -> CarrierResult:
         try:
-            body = upstream_json.loads(response.content, raw_b64=decode_b64 and FAST_B64)
+            body = upstream_json.loads(response.content, raw_b64=True)
             items = body["data"]
             images = tuple(_image(item) for item in items)
-        except _NotPlainBase64:
-            return self._parse(response)  # escapes, line breaks...: the usual, lenient path
         except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
             raise CarrierFailure(
                 "transient", f"carrier '{self.name}' sent an unreadable response"
@@ -180,20 +174,11 @@ def _image(item: Any) -> UpstreamImage:
     revised = item.get("revised_prompt")
     revised = revised if isinstance(revised, str) else None
     b64, url = item.get("b64_json"), item.get("url")
-    if isinstance(b64, memoryview):  # raw bytes cut out of the body by upstream_json
-        data = decode_b64_exact(b64)
-        if not data:
-            raise _NotPlainBase64
-        return UpstreamImage(data=data, revised_prompt=revised)
-    if isinstance(b64, str) and b64:
+    if isinstance(b64, str | memoryview) and b64:
         return UpstreamImage(b64=b64, revised_prompt=revised)
     if isinstance(url, str) and url.startswith(("https://", "http://", "data:")):
         return UpstreamImage(url=url, revised_prompt=revised)
     raise ValueError("image entry has neither b64_json nor url")
-
-
-class _NotPlainBase64(Exception):
-    """A raw b64_json value that is not canonical base64: parse the body the usual way."""
 
 
 def _retry_after(headers: httpx.Headers) -> float | None:

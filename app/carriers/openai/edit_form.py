@@ -13,6 +13,8 @@ import re
 from contextlib import ExitStack
 from typing import Any, BinaryIO
 
+from app.carriers.openai.wire import upstream_params
+from app.core.catalog import Route
 from app.domain import ImageJob, InputImage
 
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._ ()+-]{0,99}$")
@@ -21,11 +23,10 @@ _EXTENSIONS = {"png": (".png",), "jpeg": (".jpg", ".jpeg"), "webp": (".webp",)}
 FileEntry = tuple[str, tuple[str, BinaryIO, str]]
 
 
-def edit_fields(job: ImageJob, upstream_model: str) -> dict[str, str]:
-    fields = {"model": upstream_model}
-    for name, value in job.upstream_params().items():
-        fields[name] = _text(value)
-    return fields
+def edit_fields(job: ImageJob, route: Route, *, stream: bool) -> dict[str, str]:
+    return {
+        name: _text(value) for name, value in upstream_params(job, route, stream=stream).items()
+    }
 
 
 def edit_files(job: ImageJob, files: ExitStack) -> list[FileEntry]:

@@ -26,10 +26,9 @@ def loads(content: bytes, *, raw_b64: bool = False) -> Any:
     """``orjson.loads(content)``, faster for ImagesResponse bodies with big ``b64_json``.
 
     With ``raw_b64``, a ``b64_json`` value cut out of a large body is left as a memoryview of
-    ``content``: the bytes between the quotes, not checked for escapes or non-ASCII (a second
-    scan of the whole value). Whoever only needs the decoded image skips building a multi-MB
-    str, but must validate the bytes (strict base64 decoding rejects ``\\`` and non-ASCII)
-    and parse again without ``raw_b64`` when they are not plain base64.
+    ``content``: the bytes between the quotes, free of JSON escapes (a value with a backslash
+    makes the whole body go through orjson) but not checked for non-ASCII. Whoever only needs
+    the decoded image skips building a multi-MB str; base64 decoding rejects non-ASCII.
     """
     if len(content) >= LARGE_BODY:
         parsed = _loads_cutting_b64(content, raw_b64)
@@ -48,8 +47,8 @@ def _loads_cutting_b64(content: bytes, raw: bool) -> Any | None:
         start = _string_start(content, search)
         if start is None:  # `"b64_json"` as a value, or a non-string value: not ours to cut
             continue
-        end = _string_end(content, start)
-        if end == -1 or (not raw and content.find(b"\\", start, end) != -1):
+        end = content.find(b'"', start)
+        if end == -1 or content.find(b"\\", start, end) != -1:  # an escape: orjson's job
             return None
         if raw:
             values.append(view[start:end])
@@ -83,19 +82,6 @@ def _string_start(content: bytes, index: int) -> int | None:
     if index >= length or content[index] != 0x22:  # '"'
         return None
     return index + 1
-
-
-def _string_end(content: bytes, start: int) -> int:
-    """The index of the quote closing a string that starts at ``start``, or -1."""
-    end = content.find(b'"', start)
-    while end != -1:
-        backslashes = 0
-        while end - backslashes > start and content[end - backslashes - 1] == 0x5C:  # '\\'
-            backslashes += 1
-        if backslashes % 2 == 0:
-            return end
-        end = content.find(b'"', end + 1)
-    return -1
 
 
 def _put_back(body: Any, values: list[str | memoryview]) -> bool:
