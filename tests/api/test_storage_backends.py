@@ -17,7 +17,7 @@ import respx
 from app.config import StorageConfig
 from app.domain import ImageFormat, StoredRef
 from app.errors import StorageFailed
-from app.storage import BACKENDS, LocalStorage
+from app.storage import BACKENDS, LocalStorage, new_image_id
 from tests.conftest import MakeConfig, serve_in_process
 
 
@@ -33,6 +33,26 @@ class SignedStorage(LocalStorage):
     def url(self, ref: StoredRef, base_url: str) -> str:
         self.base_urls.append(base_url)
         return f"https://bucket.example/{ref.filename}?X-Signature=sig-{ref.id[:6]}"
+
+
+class MemoryStorage(LocalStorage):
+    """Keeps images in a dict, never on disk: only the Storage interface can reach them."""
+
+    serves_files = False
+
+    def __init__(self, config: StorageConfig) -> None:
+        super().__init__(config.directory)
+        self.images: dict[str, bytes] = {}
+        self.reads = 0
+
+    async def put(self, data: bytes, fmt: ImageFormat) -> StoredRef:
+        ref = StoredRef(new_image_id(), fmt, len(data))
+        self.images[ref.filename] = data
+        return ref
+
+    async def read(self, ref: StoredRef) -> bytes:
+        self.reads += 1
+        return self.images[ref.filename]
 
 
 class FullDisk(LocalStorage):
@@ -124,3 +144,16 @@ async def test_a_storage_failure_answers_url_clients_with_base64(backend: Serve)
     assert base64.b64decode(item["b64_json"]).startswith(b"\x89PNG")
     assert as_b64.status_code == 500
     assert as_b64.json()["error"]["code"] == "storage_failed"
+
+
+async def test_a_base64_replay_reads_the_image_back_through_the_storage(backend: Serve) -> None:
+    async with backend(MemoryStorage) as (client, storage):
+        body = {"model": "offline", "prompt": "a kite", "response_format": "b64_json"}
+        key = {"idempotency-key": "k1"}
+        first = await client.post("/v1/images/generations", json=body, headers=key)
+        replay = await client.post("/v1/images/generations", json=body, headers=key)
+    assert replay.headers["x-imagegate-idempotent-replay"] == "true"
+    assert replay.json()["data"] == first.json()["data"]
+    [stored] = storage.images.values()
+    assert base64.b64decode(replay.json()["data"][0]["b64_json"]) == stored
+    assert storage.reads == 1
