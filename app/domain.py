@@ -114,14 +114,32 @@ class CarrierResult:
 
 
 @dataclass(frozen=True, slots=True)
-class StoredImage:
-    """An image Imagegate holds: its id, format, size in bytes, and (if asked) base64 text."""
+class StoredRef:
+    """What a storage backend needs to find one stored image again: its id, format and size."""
 
-    id: str | None
+    id: str
     format: ImageFormat
     byte_size: int
+
+    @property
+    def filename(self) -> str:
+        return f"{self.id}.{self.format}"
+
+
+@dataclass(frozen=True, slots=True)
+class StoredImage:
+    """An image Imagegate produced: format, size in bytes, where it is stored (``ref``, None
+    when it was not stored) and, if asked for, its base64 text."""
+
+    format: ImageFormat
+    byte_size: int
+    ref: StoredRef | None = None
     b64: str | None = None
     revised_prompt: str | None = None
+
+    @property
+    def id(self) -> str | None:
+        return None if self.ref is None else self.ref.id
 
     @property
     def filename(self) -> str:

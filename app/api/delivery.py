@@ -6,6 +6,8 @@ Shared by generations and edits, so both behave the same in every mode.
 
 from __future__ import annotations
 
+from functools import partial
+
 import orjson
 from fastapi import Request
 from starlette.responses import Response
@@ -24,6 +26,7 @@ from app.core.catalog import ModelSpec
 from app.domain import ImageJob, Principal
 from app.errors import InvalidRequest
 from app.run.runner import Cleanup, Once
+from app.storage import ImageUrl
 from app.wiring import Services
 
 
@@ -57,19 +60,20 @@ async def _respond(
 ) -> Response:
     deadline = spec.deadline(job.quality, client_timeout(request))
     base_url = public_base_url(request, services.config.storage, services.config.server)
+    image_url = partial(services.storage.url, base_url=base_url)
     streaming = services.config.streaming
     if wants_async(request):
         if job.stream:
             raise InvalidRequest(
                 "stream=true cannot be combined with 'Prefer: respond-async'.", param="stream"
             )
-        return await _submit_job(services, principal, job, spec, base_url, cleanup)
+        return await _submit_job(services, principal, job, spec, base_url, image_url, cleanup)
     if job.stream:
         queue = services.executor.stream(job, spec, deadline, cleanup=cleanup.hand_over())
         return await stream_response(
             queue,
             job,
-            base_url,
+            image_url,
             keepalive=streaming.keepalive_interval,
             first_event_wait=streaming.first_event_wait,
         )
@@ -81,7 +85,7 @@ async def _respond(
             job, spec, deadline=deadline, principal=principal, idempotency_key=key,
             cleanup=cleanup.hand_over(),
         )  # fmt: skip
-        return render.images_response(generation, base_url, replayed=replayed)
+        return render.images_response(generation, image_url, replayed=replayed)
 
     if spec.keepalive_json or wants_keepalive(request):
         return await with_keepalive(answer(), streaming.keepalive_interval)
@@ -94,6 +98,7 @@ async def _submit_job(
     job: ImageJob,
     spec: ModelSpec,
     base_url: str,
+    image_url: ImageUrl,
     cleanup: Once,
 ) -> Response:
     async def work() -> bytes:  # nobody waits on the connection: only the model's deadline
@@ -101,7 +106,7 @@ async def _submit_job(
             job, spec, deadline=spec.deadline(job.quality, None), principal=principal,
             idempotency_key=None, cleanup=cleanup,
         )  # fmt: skip
-        return orjson.dumps(render.images_body(generation, base_url))
+        return orjson.dumps(render.images_body(generation, image_url))
 
     record = await services.jobs.submit(principal.id, work, on_drop=cleanup)
     cleanup.hand_over()  # only now: a refused submission leaves the cleanup to respond()

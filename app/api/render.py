@@ -10,25 +10,29 @@ from starlette.responses import Response
 from app.domain import Generation
 from app.errors import header_value
 from app.run.async_jobs import JobRecord
+from app.storage import ImageUrl
 
 
-def images_response(generation: Generation, base_url: str, *, replayed: bool = False) -> Response:
+def images_response(
+    generation: Generation, image_url: ImageUrl, *, replayed: bool = False
+) -> Response:
     headers = gateway_headers(generation)
     if replayed:
         headers["x-imagegate-idempotent-replay"] = "true"
     return Response(
-        orjson.dumps(images_body(generation, base_url)),
+        orjson.dumps(images_body(generation, image_url)),
         media_type="application/json",
         headers=headers,
     )
 
 
-def images_body(generation: Generation, base_url: str) -> dict[str, Any]:
+def images_body(generation: Generation, image_url: ImageUrl) -> dict[str, Any]:
+    """The ``ImagesResponse``; URLs of stored images come from ``image_url`` (the storage's)."""
     data: list[dict[str, str]] = []
     for image in generation.images:
         item: dict[str, str] = {}
-        if generation.job.response_format == "url" and image.id is not None:
-            item["url"] = f"{base_url}/images/{image.filename}"
+        if generation.job.response_format == "url" and image.ref is not None:
+            item["url"] = image_url(image.ref)
         elif image.b64 is not None:
             item["b64_json"] = image.b64
         if image.revised_prompt:

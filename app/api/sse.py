@@ -19,6 +19,7 @@ from starlette.responses import Response, StreamingResponse
 from app.domain import Generation, ImageJob, PartialImage
 from app.errors import GatewayError
 from app.run.runner import StreamItem
+from app.storage import ImageUrl
 
 KEEPALIVE = b": keep-alive\n\n"
 DONE = b"data: [DONE]\n\n"
@@ -28,7 +29,7 @@ _STREAM_HEADERS = {"cache-control": "no-cache", "x-accel-buffering": "no"}
 async def stream_response(
     queue: asyncio.Queue[StreamItem],
     job: ImageJob,
-    base_url: str,
+    image_url: ImageUrl,
     *,
     keepalive: float,
     first_event_wait: float,
@@ -40,7 +41,7 @@ async def stream_response(
         first, waited = None, True
     if isinstance(first, GatewayError):
         raise first
-    body = _events(first, waited, queue, job, base_url, keepalive)
+    body = _events(first, waited, queue, job, image_url, keepalive)
     return StreamingResponse(body, media_type="text/event-stream", headers=_STREAM_HEADERS)
 
 
@@ -49,7 +50,7 @@ async def _events(
     waited: bool,
     queue: asyncio.Queue[StreamItem],
     job: ImageJob,
-    base_url: str,
+    image_url: ImageUrl,
     keepalive: float,
 ) -> AsyncIterator[bytes]:
     prefix = "image_generation" if job.operation == "generate" else "image_edit"
@@ -69,7 +70,7 @@ async def _events(
         elif isinstance(item, PartialImage):
             yield _frame(f"{prefix}.partial_image", _partial(prefix, item, job))
         elif isinstance(item, Generation):
-            yield _frame(f"{prefix}.completed", _completed(prefix, item, base_url))
+            yield _frame(f"{prefix}.completed", _completed(prefix, item, image_url))
         item = await _next(queue, keepalive)
 
 
@@ -104,7 +105,7 @@ def _partial(prefix: str, event: PartialImage, job: ImageJob) -> dict[str, Any]:
     }
 
 
-def _completed(prefix: str, generation: Generation, base_url: str) -> dict[str, Any]:
+def _completed(prefix: str, generation: Generation, image_url: ImageUrl) -> dict[str, Any]:
     image = generation.images[0]
     body: dict[str, Any] = {
         "type": f"{prefix}.completed",
@@ -115,8 +116,8 @@ def _completed(prefix: str, generation: Generation, base_url: str) -> dict[str, 
         "background": generation.background or "auto",
         "output_format": generation.output_format or image.format,
     }
-    if image.id is not None:
-        body["url"] = f"{base_url}/images/{image.filename}"
+    if image.ref is not None:
+        body["url"] = image_url(image.ref)
     if generation.usage is not None:
         body["usage"] = generation.usage
     if generation.cost is not None:

@@ -143,6 +143,7 @@ def _network(entry: str) -> IPNetwork | None:
 
 
 class StorageConfig(_Strict):
+    backend: str = "local"
     directory: Path = Path("data/images")
     public_base_url: str | None = None
     download_max_bytes: int = Field(64 * 1024 * 1024, ge=1024)

@@ -1,11 +1,11 @@
 """Re-hosting: turn what a carrier produced (base64, a URL, or bytes) into a stored image.
 
-Blocking work (base64 decoding, disk writes) on large images runs in a worker thread; small
-images (up to ``INLINE_BYTES``) are decoded and written on the event loop, where it costs less
-than handing them to a thread (about 0.1 ms for 50 KB, against a thread hand-off and two GIL
-switches on a busy core). An upstream URL is downloaded by the SSRF-safe fetcher (a carrier
-must not make us fetch internal addresses), streaming, with a size cap and a timeout. Bytes
-must be a PNG, JPEG or WebP.
+Base64 of large images is decoded in a worker thread; small images (up to
+``INLINE_DECODE_BYTES``) are decoded on the event loop, where it costs less than handing them to
+a thread. Where the bytes go, and whether writing them needs a thread, is the storage's
+business. An upstream URL is downloaded by the SSRF-safe fetcher (a carrier must not make us
+fetch internal addresses), streaming, with a size cap and a timeout. Bytes must be a PNG, JPEG
+or WebP.
 """
 
 from __future__ import annotations
@@ -22,8 +22,8 @@ from app.storage import Storage
 
 log = logging.getLogger(__name__)
 
-# Largest image decoded and written on the event loop rather than in a worker thread.
-INLINE_BYTES = 256 * 1024
+# Largest image whose base64 is decoded on the event loop rather than in a worker thread.
+INLINE_DECODE_BYTES = 256 * 1024
 
 
 class NotAnImage(Exception):
@@ -49,31 +49,22 @@ class Rehoster:
                 fmt = sniff_b64(text)
                 if fmt is None:
                     raise NotAnImage("the carrier's base64 is not a PNG, JPEG or WebP image")
-                return StoredImage(None, fmt, len(text) * 3 // 4, text, image.revised_prompt)
-            if len(image.b64) * 3 // 4 <= INLINE_BYTES:
-                stored = self._decode_and_save(image.b64)
-            else:
-                stored = await asyncio.to_thread(self._decode_and_save, image.b64)
-            b64 = _text(image.b64) if want_b64 else None
-            return StoredImage(stored[0], stored[1], stored[2], b64, image.revised_prompt)
-        data = image.data if image.data is not None else await self._download(image.url or "")
+                size = len(text) * 3 // 4
+                return StoredImage(fmt, size, b64=text, revised_prompt=image.revised_prompt)
+            data = await self._decode(image.b64)
+        else:
+            data = image.data if image.data is not None else await self._download(image.url or "")
         fmt = _check(data)
-        image_id = await self._save(data, fmt) if store else None
-        b64 = encode_b64(data) if want_b64 else None
-        return StoredImage(image_id, fmt, len(data), b64, image.revised_prompt)
+        ref = await self._storage.put(data, fmt) if store else None
+        b64 = None
+        if want_b64:
+            b64 = _text(image.b64) if image.b64 is not None else encode_b64(data)
+        return StoredImage(fmt, len(data), ref=ref, b64=b64, revised_prompt=image.revised_prompt)
 
-    async def _save(self, data: bytes, fmt: ImageFormat) -> str:
-        if len(data) <= INLINE_BYTES:
-            return self._storage.save(data, fmt)
-        return await asyncio.to_thread(self._storage.save, data, fmt)
-
-    def _decode_and_save(self, b64: str | memoryview) -> tuple[str, ImageFormat, int]:
-        try:
-            data = _decode(b64)
-        except ValueError as exc:
-            raise NotAnImage(f"the carrier's base64 is invalid ({exc})") from None
-        fmt = _check(data)
-        return self._storage.save(data, fmt), fmt, len(data)
+    async def _decode(self, b64: str | memoryview) -> bytes:
+        if len(b64) * 3 // 4 <= INLINE_DECODE_BYTES:
+            return _decode(b64)
+        return await asyncio.to_thread(_decode, b64)
 
     async def _download(self, url: str) -> bytes:
         if url.startswith("data:"):
@@ -99,8 +90,11 @@ def _decode(b64: str | memoryview) -> bytes:
         data = decode_b64_exact(b64)
         if data is not None:
             return data
-        b64 = str(b64, "ascii")  # UnicodeDecodeError is a ValueError
-    return decode_b64(b64)
+        b64 = str(b64, "ascii", errors="replace")  # not ASCII: the decoder refuses it below
+    try:
+        return decode_b64(b64)
+    except ValueError as exc:
+        raise NotAnImage(f"the carrier's base64 is invalid ({exc})") from None
 
 
 def _text(b64: str | memoryview) -> str:

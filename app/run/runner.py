@@ -89,7 +89,7 @@ class Executor:
             if not started and cleanup is not None:  # a replay, a wait, or a 409
                 cleanup()
         if replayed and job.response_format != "url":
-            generation = await asyncio.to_thread(self._reload_b64, generation)
+            generation = await self._reload_b64(generation)
         return generation, replayed
 
     def stream(
@@ -144,12 +144,13 @@ class Executor:
         _log_generated(spec, generation)
         return generation
 
-    def _reload_b64(self, generation: Generation) -> Generation:
+    async def _reload_b64(self, generation: Generation) -> Generation:
+        """Base64 for a replay: the idempotency cache keeps stored images by reference only."""
         images = []
         for image in generation.images:
-            path = self._storage.locate(image.id, image.format) if image.id else None
-            if image.b64 is None and path is not None:
-                image = replace(image, b64=encode_b64(path.read_bytes()))
+            if image.b64 is None and image.ref is not None:
+                data = await self._storage.read(image.ref)
+                image = replace(image, b64=await asyncio.to_thread(encode_b64, data))
             images.append(image)
         return replace(generation, images=tuple(images))
 

@@ -1,96 +1,138 @@
-"""Rehoster: small images on the event loop, large ones in a thread, same results either way."""
+"""Rehoster: small images decoded and stored on the event loop, large ones decoded in a thread,
+same results either way; what to store and what to hand back is decided here, not in storage."""
 
 from __future__ import annotations
 
 import asyncio
 import base64
-import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from app.config import FetchConfig, StorageConfig
-from app.domain import UpstreamImage
+from app.domain import StoredImage, UpstreamImage
+from app.errors import StorageFailed
 from app.inputs.fetch import SafeFetcher
-from app.run.rehost import INLINE_BYTES, NotAnImage, Rehoster
+from app.run.rehost import INLINE_DECODE_BYTES, NotAnImage, Rehoster
 from app.storage.local import LocalStorage
 
 PNG_HEAD = b"\x89PNG\r\n\x1a\n"
 
 
-class RecordingStorage(LocalStorage):
-    threads: list[bool]
-
-    def save(self, data: bytes, fmt: Any) -> str:
-        self.threads.append(threading.current_thread() is threading.main_thread())
-        return super().save(data, fmt)
+@pytest.fixture
+def storage(tmp_path: Path) -> LocalStorage:
+    return LocalStorage(tmp_path)
 
 
 @pytest.fixture
-def storage(tmp_path: Path) -> RecordingStorage:
-    store = RecordingStorage(tmp_path)
-    store.threads = []
-    return store
+def threads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The names of the functions sent to a worker thread (they still run there)."""
+    sent: list[str] = []
+    real = asyncio.to_thread
+
+    async def recording(func: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
+        sent.append(func.__name__)
+        return await real(func, *args, **kwargs)
+
+    monkeypatch.setattr(asyncio, "to_thread", recording)
+    return sent
 
 
-@pytest.mark.parametrize(("size", "on_loop"), [(1000, True), (INLINE_BYTES * 4, False)])
+def stored_files(root: Path) -> list[Path]:
+    return [p for p in root.rglob("*") if p.is_file()]
+
+
+async def keep(storage: Any, image: UpstreamImage, response_format: Any) -> StoredImage:
+    rehoster = Rehoster(storage, SafeFetcher(FetchConfig()), StorageConfig())
+    return await rehoster.keep(image, response_format)
+
+
+@pytest.mark.parametrize(
+    ("size", "hops"), [(1000, []), (INLINE_DECODE_BYTES * 4, ["_decode", "_write"])]
+)
 @pytest.mark.parametrize("response_format", ["url", "b64_json"])
 async def test_base64_is_stored_and_handed_back_unchanged(
-    storage: RecordingStorage, size: int, on_loop: bool, response_format: Any
+    storage: LocalStorage, threads: list[str], size: int, hops: list[str], response_format: Any
 ) -> None:
     data = PNG_HEAD + b"\0" * size
     text = base64.b64encode(data).decode()
-    kept = await Rehoster(storage, SafeFetcher(FetchConfig()), StorageConfig()).keep(
-        UpstreamImage(b64=text, revised_prompt="fox"), response_format
-    )
+    kept = await keep(storage, UpstreamImage(b64=text, revised_prompt="fox"), response_format)
     assert kept.byte_size == len(data)
     assert kept.format == "png"
     assert kept.revised_prompt == "fox"
     assert kept.b64 is (text if response_format == "b64_json" else None)  # the same object
-    assert kept.id is not None
-    path = storage.locate(kept.id, "png")
-    assert path is not None and path.read_bytes() == data
-    assert storage.threads == [on_loop]
+    assert kept.ref is not None and kept.id == kept.ref.id
+    assert (kept.ref.format, kept.ref.byte_size) == ("png", len(data))
+    assert threads == hops
+    assert await storage.read(kept.ref) == data
 
 
-@pytest.mark.parametrize("size", [1000, INLINE_BYTES * 4])
-async def test_bytes_from_a_carrier_are_stored(storage: RecordingStorage, size: int) -> None:
+@pytest.mark.parametrize("size", [1000, INLINE_DECODE_BYTES * 4])
+async def test_bytes_from_a_carrier_are_stored(
+    storage: LocalStorage, threads: list[str], size: int
+) -> None:
     data = PNG_HEAD + b"\1" * size
-    kept = await Rehoster(storage, SafeFetcher(FetchConfig()), StorageConfig()).keep(
-        UpstreamImage(data=data), "url"
-    )
-    assert kept.id is not None
-    assert storage.locate(kept.id, "png").read_bytes() == data  # type: ignore[union-attr]
-    assert storage.threads == [size <= INLINE_BYTES]
+    kept = await keep(storage, UpstreamImage(data=data), "url")
+    assert kept.ref is not None and kept.b64 is None
+    assert threads == ([] if size <= INLINE_DECODE_BYTES else ["_write"])
+    assert await storage.read(kept.ref) == data
 
 
-async def test_unpadded_base64_with_line_breaks_still_decodes(storage: RecordingStorage) -> None:
+async def test_bytes_asked_for_as_base64_are_stored_and_encoded(storage: LocalStorage) -> None:
+    data = PNG_HEAD + b"\2" * 100
+    kept = await keep(storage, UpstreamImage(data=data), "b64_json")
+    assert kept.b64 == base64.b64encode(data).decode()
+    assert kept.ref is not None and await storage.read(kept.ref) == data
+
+
+EPHEMERAL = PNG_HEAD + b"e"
+
+
+@pytest.mark.parametrize(
+    "image",
+    [UpstreamImage(b64=base64.b64encode(EPHEMERAL).decode()), UpstreamImage(data=EPHEMERAL)],
+)
+async def test_ephemeral_images_are_not_stored(
+    storage: LocalStorage, tmp_path: Path, image: UpstreamImage
+) -> None:
+    kept = await keep(storage, image, "b64_ephemeral")
+    assert kept.ref is None and kept.id is None
+    assert kept.b64 == base64.b64encode(EPHEMERAL).decode()
+    assert not stored_files(tmp_path)
+
+
+async def test_unpadded_base64_with_line_breaks_still_decodes(storage: LocalStorage) -> None:
     data = PNG_HEAD + b"abc"
     text = base64.encodebytes(data).decode().rstrip("=\n")
-    kept = await Rehoster(storage, SafeFetcher(FetchConfig()), StorageConfig()).keep(
-        UpstreamImage(b64=text), "url"
-    )
-    assert storage.locate(kept.id or "", "png").read_bytes() == data  # type: ignore[union-attr]
+    kept = await keep(storage, UpstreamImage(b64=text), "url")
+    assert kept.ref is not None and await storage.read(kept.ref) == data
 
 
 @pytest.mark.parametrize("text", ["bm90IGFuIGltYWdl", "!!!!"])
-async def test_not_an_image_is_refused(storage: RecordingStorage, text: str) -> None:
+async def test_not_an_image_is_refused(storage: LocalStorage, tmp_path: Path, text: str) -> None:
     with pytest.raises(NotAnImage):
-        await Rehoster(storage, SafeFetcher(FetchConfig()), StorageConfig()).keep(
-            UpstreamImage(b64=text), "url"
-        )
+        await keep(storage, UpstreamImage(b64=text), "url")
+    assert not stored_files(tmp_path)
 
 
 async def test_small_images_do_not_wait_for_a_thread(
-    storage: RecordingStorage, monkeypatch: pytest.MonkeyPatch
+    storage: LocalStorage, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     async def no_threads(*args: object, **kwargs: object) -> None:
         raise AssertionError("a small image went to a worker thread")
 
     monkeypatch.setattr(asyncio, "to_thread", no_threads)
     data = base64.b64encode(PNG_HEAD + b"x" * 100).decode()
-    kept = await Rehoster(storage, SafeFetcher(FetchConfig()), StorageConfig()).keep(
-        UpstreamImage(b64=data), "url"
-    )
-    assert kept.id is not None
+    kept = await keep(storage, UpstreamImage(b64=data), "url")
+    assert kept.ref is not None
+
+
+async def test_a_storage_failure_reaches_the_caller_as_storage_failed() -> None:
+    class FullDisk:
+        async def put(self, data: bytes, fmt: str) -> None:
+            raise StorageFailed("could not store the image (No space left on device)")
+
+    with pytest.raises(StorageFailed, match="No space left"):
+        await keep(FullDisk(), UpstreamImage(data=PNG_HEAD + b"x"), "url")
