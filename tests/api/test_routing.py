@@ -352,8 +352,9 @@ async def test_a_client_that_leaves_still_gets_its_image_stored(
                 break
             await asyncio.sleep(0.02)
     assert [p.read_bytes() for p in config.storage.directory.rglob("*.png")] == [PNG]
-    finished = [r for r in caplog.records if r.getMessage().startswith("generated ")]
-    assert len(finished) == 1 and "request=gone-1" in finished[0].getMessage()
+    finished = [r.getMessage() for r in caplog.records if r.getMessage().startswith("usage ")]
+    assert len(finished) == 1 and "request=gone-1" in finished[0]
+    assert "outcome=succeeded" in finished[0] and "client_gone=true" in finished[0]
 
 
 async def test_carriers_endpoint_needs_auth(
