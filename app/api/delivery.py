@@ -42,7 +42,14 @@ async def respond(
     """Answer ``job`` in the mode the client asked for. ``cleanup`` (releasing the job's input
     files) runs exactly once, when the work is over, however the client fares meanwhile."""
     once = Once(cleanup)
-    meter = Meter(services.recorder, principal, job, async_job=wants_async(request))
+    meter = Meter(
+        services.recorder,
+        principal,
+        job.model,
+        job.operation,
+        stream=job.stream,
+        async_job=wants_async(request),
+    )
     request.state.usage_meter = meter  # the access log reads the carrier from it
     try:
         return await _respond(request, services, principal, job, spec, once, meter)

@@ -10,6 +10,9 @@ log = logging.getLogger("imagegate.usage")
 
 
 class LogSink:
+    """One ``usage ...`` line per request; the record itself rides along as ``extra["usage"]``
+    for structured (JSON) log handlers."""
+
     def write(self, record: UsageRecord) -> None:
         log.info(
             "usage request=%s principal=%s model=%s carrier=%s outcome=%s error=%s attempts=%s "
@@ -30,6 +33,7 @@ class LogSink:
             _flag(record.async_job),
             _flag(record.replay),
             _flag(record.client_gone),
+            extra={"usage": record},
         )
 
 

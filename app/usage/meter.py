@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 from dataclasses import replace
 
-from app.domain import Generation, ImageJob, Outcome, Principal, UsageRecord
+from app.domain import Generation, Operation, Outcome, Principal, UsageRecord
 from app.errors import GatewayError
 from app.observability.logs import request_id_var
 from app.usage.recorder import Recorder
@@ -26,14 +26,18 @@ class Meter:
         self,
         recorder: Recorder,
         principal: Principal,
-        job: ImageJob,
+        model: str,
+        operation: Operation,
         *,
+        stream: bool = False,
         async_job: bool = False,
         clock: Callable[[], float] = time.perf_counter,
     ) -> None:
         self._recorder = recorder
         self._principal = principal
-        self._job = job
+        self._model = model
+        self._operation: Operation = operation
+        self._stream = stream
         self._async_job = async_job
         self._clock = clock
         self._started = clock()
@@ -50,6 +54,8 @@ class Meter:
         self.client_gone = True
 
     def succeeded(self, generation: Generation, *, replay: bool = False) -> None:
+        if self.record is not None:
+            return
         images = generation.images
         usage = generation.usage or {}
         record = replace(
@@ -71,9 +77,13 @@ class Meter:
 
     def accepted_again(self) -> None:
         """A repeated async request: answered with the job its first copy made."""
+        if self.record is not None:
+            return
         self._emit(replace(self._base("succeeded"), replay=True))
 
     def failed(self, error: BaseException) -> None:
+        if self.record is not None:
+            return
         if isinstance(error, asyncio.CancelledError):  # the client left, or a shutdown
             code: str | None = CLIENT_GONE if self.client_gone else "cancelled"
         elif isinstance(error, GatewayError):
@@ -95,19 +105,18 @@ class Meter:
             request_id=self._request_id,
             principal_id=self._principal.id,
             principal_name=self._principal.name,
-            model=self._job.model,
-            operation=self._job.operation,
+            model=self._model,
+            operation=self._operation,
             outcome=outcome,
             latency=self._clock() - self._started,
-            stream=self._job.stream,
+            stream=self._stream,
             async_job=self._async_job,
             client_gone=self.client_gone,
         )
 
     def _emit(self, record: UsageRecord) -> None:
-        if self.record is None:
-            self.record = record
-            self._recorder.record(record)
+        self.record = record
+        self._recorder.record(record)
 
 
 def _pixels(size: str | None, count: int) -> int | None:

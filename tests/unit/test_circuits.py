@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import time
+
+import pytest
+
 from app.config.schema import CooldownConfig
 from app.state.circuits import MemoryCircuitBook
 
@@ -77,3 +81,22 @@ async def test_a_long_retry_after_forces_a_cooldown() -> None:
     assert not await health.admit("a")
     clock.now += 121
     assert await health.admit("a")
+
+
+async def test_a_wall_clock_stepped_back_keeps_no_carrier_out_of_rotation(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    health, monotonic = book(failures=1)
+    await health.failed("a", "transient", "500")
+    assert not await health.admit("a")
+    wall = time.time()
+    monkeypatch.setattr(time, "time", lambda: wall - 3600)  # NTP steps the clock back an hour
+    monotonic.now += 31  # while the cooldown's own clock moves on
+    assert await health.admit("a")
+
+
+async def test_status_tells_the_seconds_left_not_a_clock_reading() -> None:
+    health = MemoryCircuitBook(CooldownConfig(failures=1, window=10, duration=30))
+    await health.failed("a", "transient", "500")
+    cooling_for = (await health.status("a")).cooling_for
+    assert cooling_for is not None and 29 < cooling_for <= 30
