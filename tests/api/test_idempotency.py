@@ -185,3 +185,20 @@ async def test_the_same_key_on_an_async_request_returns_the_same_job(
     assert other.status_code == 409
     assert job["status"] == "succeeded"
     assert route.call_count == 1
+
+
+async def test_a_stream_reusing_a_key_for_another_request_is_a_conflict(
+    make_config: MakeConfig, upstream: respx.MockRouter
+) -> None:
+    route = upstream.post(GENERATIONS).mock(side_effect=lambda _: sse_reply())
+    headers = {"idempotency-key": "stream-2"}
+    async with serve_in_process(make_config()) as client:
+        first = await client.post(
+            "/v1/images/generations", json={"prompt": "x", "stream": True}, headers=headers
+        )
+        other = await client.post(
+            "/v1/images/generations", json={"prompt": "y", "stream": True}, headers=headers
+        )
+    assert first.status_code == 200 and route.call_count == 1
+    assert other.status_code == 409
+    assert other.json()["error"]["code"] == "idempotency_key_reused"
