@@ -96,9 +96,12 @@ class Executor:
         try:
             earlier = await self._claim(key)
         except BaseException as error:  # a conflict, or the client left while waiting
-            meter.refused(error)
             if cleanup is not None:
                 cleanup()
+            if isinstance(error, asyncio.CancelledError):
+                meter.refused(error)  # unless an async job's work owns the outcome
+            else:
+                meter.failed(error)
             raise
         if earlier is not None:
             if cleanup is not None:

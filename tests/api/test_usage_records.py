@@ -190,3 +190,23 @@ async def test_the_access_log_names_the_carrier_from_the_request_not_the_headers
         )
     lines = [r.getMessage() for r in caplog.records if r.name == "imagegate.access"]
     assert lines[0].endswith("carrier=up") and lines[1].endswith("carrier=local")
+
+
+async def test_an_async_job_refused_by_its_key_is_recorded(
+    make_config: MakeConfig, upstream: respx.MockRouter, usage: list[UsageRecord]
+) -> None:
+    upstream.post(GENERATIONS).mock(return_value=OK)
+    headers = {**AUTH, "idempotency-key": "k"}
+    async with serve_in_process(make_config(fast)) as client:
+        await client.post("/v1/images/generations", json={"prompt": "x"}, headers=headers)
+        job = await client.post(
+            "/v1/images/generations",
+            json={"prompt": "another"},
+            headers={**headers, "prefer": "respond-async"},
+        )
+        await settle(usage, 2)
+    assert job.status_code == 202
+    assert [(r.async_job, r.outcome, r.error_code) for r in usage] == [
+        (False, "succeeded", None),
+        (True, "failed", "idempotency_key_reused"),
+    ]
