@@ -148,9 +148,12 @@ class StoredImage:
 
 @dataclass(frozen=True, slots=True)
 class Generation:
-    """The finished result of one request, ready to render."""
+    """The finished result of one request, ready to render. It carries what rendering needs
+    (the operation, the delivery format, the adjustments made), never the input images."""
 
-    job: ImageJob
+    operation: Operation
+    model: str
+    response_format: ResponseFormat
     carrier: str
     images: tuple[StoredImage, ...]
     created: int
@@ -160,6 +163,7 @@ class Generation:
     quality: str | None = None
     background: str | None = None
     output_format: str | None = None
+    adjustments: tuple[str, ...] = ()
     attempts: tuple[str, ...] = field(default=())
 
 
@@ -171,3 +175,36 @@ class Principal:
     id: str
     name: str
     team: str | None = None
+
+
+Outcome = Literal["succeeded", "failed"]
+
+
+@dataclass(frozen=True, slots=True)
+class UsageRecord:
+    """What one request did and cost: built once per request, success or failure, whatever
+    the response mode, and handed to every usage sink (log, ledger, metrics, budgets)."""
+
+    request_id: str
+    principal_id: str
+    principal_name: str
+    model: str
+    operation: Operation
+    outcome: Outcome
+    error_code: str | None = None
+    carrier: str | None = None
+    attempts: tuple[str, ...] = ()
+    images: int = 0
+    pixels: int | None = None
+    output_bytes: int = 0
+    size: str | None = None
+    quality: str | None = None
+    output_format: str | None = None
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    cost: float | None = None
+    latency: float = 0.0
+    stream: bool = False
+    async_job: bool = False
+    replay: bool = False
+    client_gone: bool = False

@@ -18,8 +18,8 @@ from app.carriers.http import TransportFactory, UpstreamClient, default_transpor
 from app.config import GatewayConfig, load_config
 from app.config.settings import Settings, environment
 from app.inputs.fetch import Resolver
-from app.run.async_jobs import JobStore
 from app.run.tasks import TaskRegistry
+from app.state.sqlite_jobs import SqliteJobStore
 from app.wiring import build_services
 
 
@@ -36,7 +36,7 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[State]:
         limits = httpx.Limits(max_connections=1000, max_keepalive_connections=200)
         tasks = TaskRegistry()
-        jobs = JobStore(Path(config.jobs.database))
+        jobs = SqliteJobStore(Path(config.jobs.database))
         transport = http_transport(limits)
         client = UpstreamClient(transport=transport, limits=limits, follow_redirects=False)
         async with client as http:
@@ -44,7 +44,7 @@ def create_app(
             await services.jobs.recover()
             yield {"services": services}
             await tasks.drain(config.server.shutdown_grace)
-        jobs.close()
+        await jobs.close()
 
     app = FastAPI(
         title="Imagegate",

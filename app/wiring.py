@@ -14,14 +14,17 @@ from app.config.schema import GatewayConfig
 from app.core.catalog import Catalog, build_catalog
 from app.inputs.fetch import Resolver, SafeFetcher
 from app.inputs.loader import InputLoader
-from app.run.async_jobs import JobRunner, JobStore
+from app.run.async_jobs import JobRunner
 from app.run.pipeline import Pipeline
 from app.run.rehost import Rehoster
 from app.run.runner import Executor
 from app.run.tasks import TaskRegistry
-from app.state.circuits import HealthBook, InMemoryHealth
-from app.state.idempotency import IdempotencyStore
+from app.state.base import CircuitBook, JobStore
+from app.state.circuits import MemoryCircuitBook
+from app.state.idempotency import MemoryIdempotencyStore
 from app.storage import Storage, make_storage
+from app.usage.log_sink import LogSink
+from app.usage.recorder import Recorder
 
 log = logging.getLogger(__name__)
 
@@ -31,12 +34,13 @@ class Services:
     config: GatewayConfig
     catalog: Catalog
     executor: Executor
-    circuits: HealthBook
+    circuits: CircuitBook
     enabled_carriers: frozenset[str]
     jobs: JobRunner
     storage: Storage
     inputs: InputLoader
     keys: KeyStore
+    recorder: Recorder
 
 
 def build_services(
@@ -57,7 +61,7 @@ def build_services(
     routing = config.routing
     # Carriers' image URLs are fetched as safely as clients' (allow-list included).
     downloads = config.fetch.model_copy(update={"timeout": config.storage.download_timeout})
-    circuits = InMemoryHealth(routing.cooldown)
+    circuits = MemoryCircuitBook(routing.cooldown)
     pipeline = Pipeline(
         carriers=carriers,
         rehoster=Rehoster(storage, SafeFetcher(downloads, resolver), config.storage),
@@ -65,7 +69,7 @@ def build_services(
         retry=routing.retry,
         rng=random.Random(routing.seed),
     )
-    idempotency = IdempotencyStore(routing.idempotency)
+    idempotency = MemoryIdempotencyStore(routing.idempotency)
     return Services(
         config=config,
         catalog=build_catalog(config),
@@ -76,4 +80,5 @@ def build_services(
         storage=storage,
         inputs=InputLoader(config, SafeFetcher(config.fetch, resolver)),
         keys=ConfigKeys(key.get_secret_value() for key in config.auth.keys),
+        recorder=Recorder([LogSink()]),  # usage sinks: one line each
     )

@@ -1,7 +1,8 @@
 """How a normalized job is answered: plain JSON, an event stream, JSON with keep-alives, or
 an async job (``Prefer: respond-async``: 202 now, the result at a status URL later).
 
-Shared by generations and edits, so both behave the same in every mode.
+Shared by generations and edits, so both behave the same in every mode: the Idempotency-Key
+holds in each of them, and each request is metered into exactly one usage record.
 """
 
 from __future__ import annotations
@@ -24,9 +25,11 @@ from app.api.request_meta import (
 from app.api.sse import stream_response
 from app.core.catalog import ModelSpec
 from app.domain import ImageJob, Principal
-from app.errors import InvalidRequest
-from app.run.runner import Cleanup, Once
+from app.errors import GatewayError, InvalidRequest
+from app.run.runner import Cleanup, Once, request_key
+from app.state.base import RequestKey
 from app.storage import ImageUrl
+from app.usage.meter import Meter
 from app.wiring import Services
 
 
@@ -42,11 +45,21 @@ async def respond(
     """Answer ``job`` in the mode the client asked for. ``cleanup`` (releasing the job's input
     files) runs exactly once, when the work is over, however the client fares meanwhile."""
     once = Once(cleanup)
+    meter = Meter(
+        services.recorder,
+        principal,
+        job.model,
+        job.operation,
+        stream=job.stream,
+        async_job=wants_async(request),
+    )
+    request.state.usage_meter = meter  # the access log reads the carrier from it
     try:
-        return await _respond(request, services, principal, job, spec, once)
-    except BaseException:
+        return await _respond(request, services, principal, job, spec, once, meter)
+    except BaseException as error:
         if not once.handed_over:  # refused before any work started
             once()
+        meter.refused(error)
         raise
 
 
@@ -57,34 +70,39 @@ async def _respond(
     job: ImageJob,
     spec: ModelSpec,
     cleanup: Once,
+    meter: Meter,
 ) -> Response:
-    deadline = spec.deadline(job.quality, client_timeout(request))
     base_url = public_base_url(request, services.config.storage, services.config.server)
     image_url = partial(services.storage.url, base_url=base_url)
     streaming = services.config.streaming
+    key = await request_key(principal, idempotency_key(request), job)
     if wants_async(request):
         if job.stream:
             raise InvalidRequest(
                 "stream=true cannot be combined with 'Prefer: respond-async'.", param="stream"
             )
-        return await _submit_job(services, principal, job, spec, base_url, image_url, cleanup)
+        return await _submit_job(
+            services, principal, job, spec, base_url, image_url, cleanup, meter, key
+        )
+    deadline = spec.deadline(job.quality, client_timeout(request))
+    executor = services.executor
     if job.stream:
-        queue = services.executor.stream(job, spec, deadline, cleanup=cleanup.hand_over())
+        queue = executor.stream(
+            job, spec, meter, deadline=deadline, key=key, cleanup=cleanup.hand_over()
+        )
         return await stream_response(
             queue,
             job,
+            meter,
             image_url,
             keepalive=streaming.keepalive_interval,
             first_event_wait=streaming.first_event_wait,
         )
 
-    key = idempotency_key(request)
-
     async def answer() -> Response:
-        generation, replayed = await services.executor.run(
-            job, spec, deadline=deadline, principal=principal, idempotency_key=key,
-            cleanup=cleanup.hand_over(),
-        )  # fmt: skip
+        generation, replayed = await executor.run(
+            job, spec, meter, deadline=deadline, key=key, cleanup=cleanup.hand_over()
+        )
         return render.images_response(generation, image_url, replayed=replayed)
 
     if spec.keepalive_json or wants_keepalive(request):
@@ -100,14 +118,25 @@ async def _submit_job(
     base_url: str,
     image_url: ImageUrl,
     cleanup: Once,
+    meter: Meter,
+    key: RequestKey | None,
 ) -> Response:
     async def work() -> bytes:  # nobody waits on the connection: only the model's deadline
+        deadline = spec.deadline(job.quality, None)
         generation, _ = await services.executor.run(
-            job, spec, deadline=spec.deadline(job.quality, None), principal=principal,
-            idempotency_key=None, cleanup=cleanup,
-        )  # fmt: skip
+            job, spec, meter, deadline=deadline, key=key, cleanup=cleanup
+        )
         return orjson.dumps(render.images_body(generation, image_url))
 
-    record = await services.jobs.submit(principal.id, work, on_drop=cleanup)
-    cleanup.hand_over()  # only now: a refused submission leaves the cleanup to respond()
+    def dropped() -> None:  # the job never ran (a shutdown while it waited in line)
+        cleanup()
+        meter.failed(GatewayError("The gateway shut down before this job ran.", code="cancelled"))
+
+    record, new = await services.jobs.submit(principal.id, work, on_drop=dropped, key=key)
+    if new:
+        meter.detach()
+        cleanup.hand_over()  # only now: a refused submission leaves the cleanup to respond()
+    else:  # the same key made this job before: nothing runs for this request
+        meter.accepted_again()
+        cleanup()
     return render.job_accepted(record, base_url)

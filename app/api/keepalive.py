@@ -12,10 +12,9 @@ import asyncio
 from collections.abc import AsyncIterator, Coroutine
 from typing import Any
 
-import orjson
 from starlette.responses import Response, StreamingResponse
 
-from app.errors import GatewayError
+from app.errors import GatewayError, error_body
 
 
 async def with_keepalive(work: Coroutine[Any, Any, Response], interval: float) -> Response:
@@ -36,7 +35,7 @@ async def _spaces_then_body(
         try:
             response = waiter.result()
         except GatewayError as error:
-            yield orjson.dumps(error.envelope())
+            yield error_body(error)
             return
         yield bytes(response.body)
     finally:

@@ -16,6 +16,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from app.api.exception_handlers import error_response
 from app.errors import GatewayError
 from app.observability.logs import request_id_var
+from app.usage.meter import Meter
 
 log = logging.getLogger("imagegate.access")
 _CLIENT_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
@@ -34,17 +35,13 @@ class RequestContext:
         scope.setdefault("state", {})["request_id"] = request_id
         started = time.perf_counter()
         status = 0
-        carrier = "-"
 
         async def send_with_id(message: Message) -> None:
-            nonlocal status, carrier
+            nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
                 headers = list(message.get("headers", []))
                 headers.append((b"x-request-id", request_id.encode()))
-                for name, value in headers:
-                    if name == b"x-imagegate-carrier":
-                        carrier = value.decode("latin-1")
                 message["headers"] = headers
             await send(message)
 
@@ -64,9 +61,17 @@ class RequestContext:
                 scope["path"],
                 status,
                 elapsed,
-                carrier,
+                _carrier(scope),
             )
             request_id_var.reset(token)
+
+
+def _carrier(scope: Scope) -> str:
+    """The carrier that served the request, from its usage meter (set by ``api.delivery``)."""
+    meter = scope["state"].get("usage_meter")
+    if not isinstance(meter, Meter) or meter.record is None or meter.record.carrier is None:
+        return "-"
+    return meter.record.carrier
 
 
 def _request_id(scope: Scope) -> str:

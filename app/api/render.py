@@ -9,7 +9,7 @@ from starlette.responses import Response
 
 from app.domain import Generation
 from app.errors import header_value
-from app.run.async_jobs import JobRecord
+from app.state.base import JobRecord
 from app.storage import ImageUrl
 
 
@@ -31,7 +31,7 @@ def images_body(generation: Generation, image_url: ImageUrl) -> dict[str, Any]:
     data: list[dict[str, str]] = []
     for image in generation.images:
         item: dict[str, str] = {}
-        if generation.job.response_format == "url" and image.ref is not None:
+        if generation.response_format == "url" and image.ref is not None:
             item["url"] = image_url(image.ref)
         elif image.b64 is not None:
             item["b64_json"] = image.b64
@@ -55,8 +55,8 @@ def gateway_headers(generation: Generation) -> dict[str, str]:
         "x-imagegate-carrier": generation.carrier,
         "x-imagegate-attempts": header_value(",".join(generation.attempts)),
     }
-    if generation.job.adjustments:
-        headers["x-imagegate-adjustments"] = header_value("; ".join(generation.job.adjustments))
+    if generation.adjustments:
+        headers["x-imagegate-adjustments"] = header_value("; ".join(generation.adjustments))
     return headers
 
 
@@ -64,8 +64,9 @@ def job_accepted(record: JobRecord, base_url: str) -> Response:
     status_url = f"{base_url}/v1/images/jobs/{record.id}"
     body = {**_job_fields(record), "status_url": status_url}
     headers = {"location": status_url, "preference-applied": "respond-async"}
-    return Response(orjson.dumps(body), status_code=202, media_type="application/json",
-                    headers=headers)  # fmt: skip
+    return Response(
+        orjson.dumps(body), status_code=202, media_type="application/json", headers=headers
+    )
 
 
 def job_status(record: JobRecord) -> Response:

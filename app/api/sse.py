@@ -3,7 +3,8 @@
 Before anything is sent, a failure is an ordinary HTTP error. Headers are held for
 ``first_event_wait`` seconds; after that (or after the first event) they are committed, and a
 failure ends the stream with ``event: error``. Keep-alives are SSE comments, never an event
-with empty data (which crashes the SDKs' JSON parsing).
+with empty data (which crashes the SDKs' JSON parsing). A replayed stream (a repeated
+Idempotency-Key) is just the completed event of the first one.
 """
 
 from __future__ import annotations
@@ -17,79 +18,94 @@ import orjson
 from starlette.responses import Response, StreamingResponse
 
 from app.domain import Generation, ImageJob, PartialImage
-from app.errors import GatewayError
-from app.run.runner import StreamItem
+from app.errors import GatewayError, error_object
+from app.run.runner import Replayed, StreamItem
 from app.storage import ImageUrl
+from app.usage.meter import Meter
 
 KEEPALIVE = b": keep-alive\n\n"
 DONE = b"data: [DONE]\n\n"
 _STREAM_HEADERS = {"cache-control": "no-cache", "x-accel-buffering": "no"}
 
 
+class Tick:
+    """No event within the keep-alive interval."""
+
+
+_TICK = Tick()
+
+
 async def stream_response(
     queue: asyncio.Queue[StreamItem],
     job: ImageJob,
+    meter: Meter,
     image_url: ImageUrl,
     *,
     keepalive: float,
     first_event_wait: float,
 ) -> Response:
+    first: StreamItem | Tick
     try:
-        first: StreamItem = await asyncio.wait_for(queue.get(), first_event_wait)
-        waited = False
+        first = await asyncio.wait_for(queue.get(), first_event_wait)
     except TimeoutError:
-        first, waited = None, True
+        first = _TICK
+    except asyncio.CancelledError:
+        meter.client_left()
+        raise
     if isinstance(first, GatewayError):
         raise first
-    body = _events(first, waited, queue, job, image_url, keepalive)
-    return StreamingResponse(body, media_type="text/event-stream", headers=_STREAM_HEADERS)
+    headers = dict(_STREAM_HEADERS)
+    if isinstance(first, Replayed):
+        headers["x-imagegate-idempotent-replay"] = "true"
+    body = _events(first, queue, job, meter, image_url, keepalive)
+    return StreamingResponse(body, media_type="text/event-stream", headers=headers)
 
 
 async def _events(
-    first: StreamItem,
-    waited: bool,
+    first: StreamItem | Tick,
     queue: asyncio.Queue[StreamItem],
     job: ImageJob,
+    meter: Meter,
     image_url: ImageUrl,
     keepalive: float,
 ) -> AsyncIterator[bytes]:
     prefix = "image_generation" if job.operation == "generate" else "image_edit"
     item = first
-    if waited:
-        yield KEEPALIVE  # commit the headers: the client knows we are working
-        item = await _next(queue, keepalive)
-    while True:
-        if item is _TICK:
-            yield KEEPALIVE
-        elif item is None:
-            yield DONE
-            return
-        elif isinstance(item, GatewayError):
-            yield _frame("error", {"type": "error", "error": item.envelope()["error"]})
-            return
-        elif isinstance(item, PartialImage):
-            yield _frame(f"{prefix}.partial_image", _partial(prefix, item, job))
-        elif isinstance(item, Generation):
-            yield _frame(f"{prefix}.completed", _completed(prefix, item, image_url))
-        item = await _next(queue, keepalive)
+    try:
+        while True:
+            if isinstance(item, Tick):  # also commits the headers: the client knows we work
+                yield KEEPALIVE
+            elif item is None:
+                yield DONE
+                return
+            elif isinstance(item, GatewayError):
+                yield b"event: error\ndata: " + _error_event(item) + b"\n\n"
+                return
+            elif isinstance(item, PartialImage):
+                yield _frame(f"{prefix}.partial_image", _partial(prefix, item, job))
+            else:
+                generation = item.generation if isinstance(item, Replayed) else item
+                yield _frame(f"{prefix}.completed", _completed(prefix, generation, image_url))
+            item = await _next(queue, keepalive)
+    except BaseException:  # the client went away (the producer carries on without it)
+        meter.client_left()
+        raise
 
 
-class _Tick:
-    """No event within the keep-alive interval."""
-
-
-_TICK: Any = _Tick()
-
-
-async def _next(queue: asyncio.Queue[StreamItem], keepalive: float) -> StreamItem:
+async def _next(queue: asyncio.Queue[StreamItem], keepalive: float) -> StreamItem | Tick:
     try:
         return await asyncio.wait_for(queue.get(), keepalive)
     except TimeoutError:
-        return _TICK  # type: ignore[no-any-return]
+        return _TICK
 
 
 def _frame(event: str, data: dict[str, Any]) -> bytes:
     return b"event: " + event.encode() + b"\ndata: " + orjson.dumps(data) + b"\n\n"
+
+
+def _error_event(error: GatewayError) -> bytes:
+    """OpenAI's stream error: ``{"type": "error", "error": {...}}``, the object rendered once."""
+    return b'{"type":"error","error":' + error_object(error) + b"}"
 
 
 def _partial(prefix: str, event: PartialImage, job: ImageJob) -> dict[str, Any]:

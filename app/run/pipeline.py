@@ -33,7 +33,7 @@ from app.domain import (
 )
 from app.errors import GatewayError, StorageFailed
 from app.run.rehost import NotAnImage, Rehoster
-from app.state.circuits import HealthBook
+from app.state.base import CircuitBook
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +52,7 @@ class _Attempts:
 class Pipeline:
     carriers: Mapping[str, Carrier]
     rehoster: Rehoster
-    health: HealthBook
+    health: CircuitBook
     retry: RetryConfig
     rng: random.Random = field(default_factory=random.Random)
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
@@ -162,9 +162,9 @@ class Pipeline:
         log.warning("attempt on %s failed: %s (%s)", carrier, failure.message, failure.kind)
 
     async def _soonest_recovery(self, spec: ModelSpec) -> float | None:
-        ends = [(await self.health.status(r.carrier)).cooling_until for r in spec.routes]
-        soonest = min((e for e in ends if e is not None), default=None)
-        return None if soonest is None else max(1.0, soonest - time.time())
+        waits = [(await self.health.status(r.carrier)).cooling_for for r in spec.routes]
+        soonest = min((w for w in waits if w is not None), default=None)
+        return None if soonest is None else max(1.0, soonest)
 
     async def _keep(
         self, job: ImageJob, result: CarrierResult, *, keep_b64: bool
@@ -190,7 +190,9 @@ class Pipeline:
     ) -> Generation:
         quality = result.quality or job.quality
         return Generation(
-            job=job,
+            operation=job.operation,
+            model=job.model,
+            response_format=job.response_format,
             carrier=route.carrier,
             images=stored,
             created=int(time.time()),
@@ -200,6 +202,7 @@ class Pipeline:
             quality=quality,
             background=result.background or job.background,
             output_format=result.output_format or stored[0].format,
+            adjustments=job.adjustments,
             attempts=tuple(attempts.labels),
         )
 

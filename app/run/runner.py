@@ -1,27 +1,39 @@
-"""Running a job so that nothing paid for is lost: detached from the client's connection,
-de-duplicated by idempotency key, logged with its request id when it ends."""
+"""Running a request so that nothing paid for is lost: detached from the client's connection,
+de-duplicated by idempotency key (one upstream call per key, in every response mode), and
+metered: each request ends in exactly one usage record, whether it succeeds, fails, is replayed
+or outlives its client.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 from app.core.catalog import ModelSpec
 from app.domain import Generation, ImageJob, PartialImage, Principal
 from app.errors import GatewayError, UpstreamTimeout
 from app.inputs.images import encode_b64
-from app.observability.logs import request_id_var
 from app.run.pipeline import Pipeline
 from app.run.tasks import TaskRegistry
-from app.state.idempotency import IdempotencyStore, fingerprint
+from app.state.base import IdempotencyStore, RequestKey
+from app.state.idempotency import fingerprint
 from app.storage import Storage
+from app.usage.meter import Meter
 
 log = logging.getLogger(__name__)
 
-# What a stream's queue carries: events, then None; an error ends it early (then None).
-StreamItem = PartialImage | Generation | GatewayError | None
+
+@dataclass(frozen=True, slots=True)
+class Replayed:
+    """A stream's answer taken from an earlier request with the same Idempotency-Key."""
+
+    generation: Generation
+
+
+# What a stream's queue carries: events (or one replay), then None; an error ends it early.
+StreamItem = PartialImage | Generation | Replayed | GatewayError | None
 Cleanup = Callable[[], None]
 
 
@@ -42,6 +54,17 @@ class Once:
             cleanup()
 
 
+async def request_key(principal: Principal, key: str | None, job: ImageJob) -> RequestKey | None:
+    """The principal-scoped key and the request's fingerprint (input bytes read off-loop)."""
+    if key is None:
+        return None
+    if job.images or job.mask is not None:
+        digest = await asyncio.to_thread(fingerprint, job)
+    else:
+        digest = fingerprint(job)  # a few hundred bytes of parameters: no thread needed
+    return RequestKey(f"{principal.id}:{key}", digest)
+
+
 class Executor:
     def __init__(
         self,
@@ -59,90 +82,138 @@ class Executor:
         self,
         job: ImageJob,
         spec: ModelSpec,
+        meter: Meter,
         *,
         deadline: float,
-        principal: Principal,
-        idempotency_key: str | None,
+        key: RequestKey | None = None,
         cleanup: Cleanup | None = None,
     ) -> tuple[Generation, bool]:
         """The generation, and whether it is the replay of an earlier identical request.
 
         The work runs as a tracked task: if the client goes away, it still finishes, stores
-        its images and logs them, and an idempotent retry picks the result up.
+        its images and records its usage, and an idempotent retry picks the result up.
         """
-
-        started = False
-
-        def start() -> asyncio.Task[Generation]:
-            nonlocal started
-            started = True
-            work = self._logged(job, spec, deadline, cleanup)
-            return self._tasks.spawn(work, name=f"job:{spec.name}")
-
         try:
-            if idempotency_key is None:
-                return await asyncio.shield(start()), False
-            key = f"{principal.id}:{idempotency_key}"
-            digest = await asyncio.to_thread(fingerprint, job)
-            generation, replayed = await self._idempotency.run(key, digest, start)
-        finally:
-            if not started and cleanup is not None:  # a replay, a wait, or a 409
+            earlier = await self._claim(key)
+        except BaseException as error:  # a conflict, or the client left while waiting
+            if cleanup is not None:
                 cleanup()
-        if replayed and job.response_format != "url":
-            generation = await self._reload_b64(generation)
-        return generation, replayed
+            if isinstance(error, asyncio.CancelledError):
+                meter.refused(error)  # unless an async job's work owns the outcome
+            else:
+                meter.failed(error)
+            raise
+        if earlier is not None:
+            if cleanup is not None:
+                cleanup()
+            return await self._replay(earlier, meter, job.response_format != "url"), True
+        meter.detach()
+        work = self._run_detached(job, spec, meter, deadline, key, cleanup)
+        task = self._tasks.spawn(work, name=f"generation:{spec.name}")
+        try:
+            return await asyncio.shield(task), False
+        except asyncio.CancelledError:
+            meter.client_left()
+            raise
 
     def stream(
-        self, job: ImageJob, spec: ModelSpec, deadline: float, cleanup: Cleanup | None = None
+        self,
+        job: ImageJob,
+        spec: ModelSpec,
+        meter: Meter,
+        *,
+        deadline: float,
+        key: RequestKey | None = None,
+        cleanup: Cleanup | None = None,
     ) -> asyncio.Queue[StreamItem]:
-        """Start a streaming job; its events arrive on the returned queue, ``None`` last.
+        """Start a streaming request; its events arrive on the returned queue, ``None`` last.
 
         The producer is a tracked task: a client that leaves mid-stream does not stop it, so
-        the upstream is drained, the final image stored and the request logged.
+        the upstream is drained, the final image stored and the usage recorded. A repeated
+        Idempotency-Key gets the finished image (one :class:`Replayed`) instead of a new call.
         """
         queue: asyncio.Queue[StreamItem] = asyncio.Queue()  # at most 3 partials + 1 result
-        work = self._produce(job, spec, deadline, queue, cleanup)
+        meter.detach()
+        work = self._produce(job, spec, meter, deadline, key, queue, cleanup)
         self._tasks.spawn(work, name=f"stream:{spec.name}")
         return queue
+
+    async def _claim(self, key: RequestKey | None) -> Generation | None:
+        """The earlier answer for ``key``, or None once this request owns it (or has none)."""
+        return None if key is None else await self._idempotency.begin(key.key, key.fingerprint)
+
+    async def _replay(self, earlier: Generation, meter: Meter, with_b64: bool) -> Generation:
+        generation = await self._reload_b64(earlier) if with_b64 else earlier
+        meter.succeeded(generation, replay=True)
+        return generation
+
+    async def _run_detached(
+        self,
+        job: ImageJob,
+        spec: ModelSpec,
+        meter: Meter,
+        deadline: float,
+        key: RequestKey | None,
+        cleanup: Cleanup | None,
+    ) -> Generation:
+        try:
+            generation = await self._pipeline.run(job, spec, deadline)
+        except BaseException as error:
+            await self._settle(key, None)
+            meter.failed(error)
+            raise
+        finally:
+            if cleanup is not None:
+                cleanup()
+        await self._settle(key, generation)
+        meter.succeeded(generation)
+        return generation
 
     async def _produce(
         self,
         job: ImageJob,
         spec: ModelSpec,
+        meter: Meter,
         deadline: float,
+        key: RequestKey | None,
         queue: asyncio.Queue[StreamItem],
         cleanup: Cleanup | None,
     ) -> None:
+        owned: RequestKey | None = None
         try:
+            earlier = await self._claim(key)
+            if earlier is not None:
+                queue.put_nowait(Replayed(await self._replay(earlier, meter, with_b64=True)))
+                return
+            owned = key
             async with asyncio.timeout(deadline):
                 async for event in self._pipeline.stream(job, spec):
                     if isinstance(event, Generation):
-                        _log_generated(spec, event)
+                        await self._settle(owned, event)
+                        owned = None
+                        meter.succeeded(event)
                     queue.put_nowait(event)
-        except GatewayError as error:
+        except asyncio.CancelledError as cancelled:  # shutdown
+            meter.failed(cancelled)
+            raise
+        except Exception as exc:
+            error = _as_gateway_error(exc)
+            meter.failed(error)
             queue.put_nowait(error)
-        except TimeoutError:
-            queue.put_nowait(
-                UpstreamTimeout("The request's deadline passed before the image was done.")
-            )
-        except Exception:
-            log.exception("streaming job failed")
-            queue.put_nowait(GatewayError("The gateway hit an internal error."))
         finally:
+            await self._settle(owned, None)
             queue.put_nowait(None)
             if cleanup is not None:
                 cleanup()
 
-    async def _logged(
-        self, job: ImageJob, spec: ModelSpec, deadline: float, cleanup: Cleanup | None
-    ) -> Generation:
-        try:
-            generation = await self._pipeline.run(job, spec, deadline)
-        finally:
-            if cleanup is not None:
-                cleanup()
-        _log_generated(spec, generation)
-        return generation
+    async def _settle(self, key: RequestKey | None, answer: Generation | None) -> None:
+        """Keep the answer for ``key``, or free the key after a failure."""
+        if key is None:
+            return
+        if answer is None:
+            await self._idempotency.abandon(key.key)
+        else:
+            await self._idempotency.finish(key.key, answer)
 
     async def _reload_b64(self, generation: Generation) -> Generation:
         """Base64 for a replay: the idempotency cache keeps stored images by reference only."""
@@ -155,10 +226,10 @@ class Executor:
         return replace(generation, images=tuple(images))
 
 
-def _log_generated(spec: ModelSpec, generation: Generation) -> None:
-    ids = ",".join(image.filename for image in generation.images if image.id is not None)
-    log.info(
-        "generated request=%s model=%s carrier=%s attempts=%s images=%s",
-        request_id_var.get(), spec.name, generation.carrier, ",".join(generation.attempts),
-        ids or "(not stored)",
-    )  # fmt: skip
+def _as_gateway_error(exc: Exception) -> GatewayError:
+    if isinstance(exc, GatewayError):
+        return exc
+    if isinstance(exc, TimeoutError):
+        return UpstreamTimeout("The request's deadline passed before the image was done.")
+    log.exception("streaming request failed", exc_info=exc)
+    return GatewayError("The gateway hit an internal error.")

@@ -1,10 +1,9 @@
-"""Carrier health: a circuit breaker per carrier, behind a small async interface.
+"""The in-process circuit book: a circuit breaker per carrier, on a monotonic clock.
 
 A carrier that fails ``failures`` times within ``window`` seconds (or once with a failure of
 its own, such as a rejected key) cools down for ``duration`` seconds and is skipped. When the
 cooldown ends, exactly one request probes it (half-open): success closes the circuit, failure
-opens it again. The default book lives in process; the interface is async so a shared store
-(Redis) can back it for several replicas.
+opens it again.
 """
 
 from __future__ import annotations
@@ -13,52 +12,26 @@ import time
 from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Literal, Protocol
 
 from app.config.schema import CooldownConfig
 from app.core.failures import FailureKind
+from app.state.base import CarrierStatus, CircuitState
 
-State = Literal["healthy", "cooling_down", "half_open"]
 # Failures that say something about the carrier (a rejected request says nothing).
 _COUNTED: frozenset[FailureKind] = frozenset({"carrier", "rate_limited", "transient", "timeout"})
-
-
-@dataclass(frozen=True, slots=True)
-class CarrierStatus:
-    state: State
-    cooling_until: float | None
-    recent_failures: dict[str, int]
-    successes: int
-    last_error: str | None
-
-
-class HealthBook(Protocol):
-    async def admit(self, carrier: str) -> bool:
-        """May a request use ``carrier`` now? (A half-open carrier admits one probe.)"""
-        ...
-
-    async def succeeded(self, carrier: str) -> None: ...
-
-    async def failed(
-        self, carrier: str, kind: FailureKind, message: str, cool_for: float | None = None
-    ) -> None:
-        """Record a failure; ``cool_for`` forces a cooldown of at least that many seconds."""
-        ...
-
-    async def status(self, carrier: str) -> CarrierStatus: ...
 
 
 @dataclass
 class _Circuit:
     failures: deque[tuple[float, FailureKind]] = field(default_factory=deque)
-    open_until: float | None = None
+    open_until: float | None = None  # on the book's monotonic clock
     probing: bool = False
     successes: int = 0
     last_error: str | None = None
 
 
-class InMemoryHealth:
-    def __init__(self, config: CooldownConfig, clock: Callable[[], float] = time.time) -> None:
+class MemoryCircuitBook:
+    def __init__(self, config: CooldownConfig, clock: Callable[[], float] = time.monotonic) -> None:
         self._config = config
         self._clock = clock
         self._circuits: dict[str, _Circuit] = {}
@@ -99,19 +72,21 @@ class InMemoryHealth:
         )
         if tripped or cool_for is not None:
             duration = max(self._config.duration if tripped else 0.0, cool_for or 0.0)
-            circuit.open_until = max(circuit.open_until or 0.0, now + duration)
+            circuit.open_until = max(circuit.open_until or now, now + duration)
         circuit.probing = False
 
     async def status(self, carrier: str) -> CarrierStatus:
         now = self._clock()
         circuit = self._circuit(carrier)
         self._forget_old(circuit, now)
-        state: State = "healthy"
+        state: CircuitState = "healthy"
+        cooling_for = None
         if circuit.open_until is not None:
             state = "cooling_down" if now < circuit.open_until else "half_open"
+            cooling_for = circuit.open_until - now if state == "cooling_down" else None
         return CarrierStatus(
             state=state,
-            cooling_until=circuit.open_until if state == "cooling_down" else None,
+            cooling_for=cooling_for,
             recent_failures=dict(Counter(kind for _, kind in circuit.failures)),
             successes=circuit.successes,
             last_error=circuit.last_error,

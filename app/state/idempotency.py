@@ -1,9 +1,9 @@
-"""Idempotency keys: one generation per key, replayed to every repeat within a TTL.
+"""Idempotency keys: the request fingerprint, and the in-process store of answers.
 
-A repeat that arrives while the first request runs waits for the same task instead of starting
-a second generation; the same key with a different request is a 409. Only successes are kept:
-after a failure the key is free again, so a client's retry really retries. Replays of stored
-images keep only ids in memory; base64 is read back from storage when a replay needs it.
+A repeat that arrives while the first request runs waits for its answer instead of starting a
+second generation; the same key with a different request is a 409. Only successes are kept:
+after a failure the key is free again. An answer keeps image references, not image bytes: the
+base64 of stored images is dropped (storage holds it) and the input images are never kept.
 """
 
 from __future__ import annotations
@@ -21,11 +21,13 @@ from app.config.schema import IdempotencyConfig
 from app.domain import Generation, ImageJob, InputImage, StoredImage
 from app.errors import Conflict
 
+# Derived from the other fields (rules, adjustments) or digested by content (images, mask).
 _SKIPPED = frozenset({"rules", "images", "mask", "adjustments"})
 
 
 def fingerprint(job: ImageJob) -> str:
-    """A digest of what was asked (not how it was encoded: multipart boundaries differ).
+    """A digest of everything that shapes the output (not how it was encoded: multipart
+    boundaries differ), input images and mask by the SHA-256 of their bytes.
     Blocking for edits (it reads the inputs): call it from a worker thread."""
     digest = hashlib.sha256()
     params = {f.name: getattr(job, f.name) for f in fields(job) if f.name not in _SKIPPED}
@@ -47,57 +49,58 @@ def _content_digest(image: InputImage) -> bytes:
 @dataclass
 class _Entry:
     fingerprint: str
-    task: asyncio.Task[Generation]
     expires: float
-    result: Generation | None = None
+    settled: asyncio.Event
+    answer: Generation | None = None
 
 
-class IdempotencyStore:
-    def __init__(self, config: IdempotencyConfig, clock: Callable[[], float] = time.monotonic):
+class MemoryIdempotencyStore:
+    def __init__(
+        self, config: IdempotencyConfig, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self._config = config
         self._clock = clock
         self._entries: OrderedDict[str, _Entry] = OrderedDict()
 
-    async def run(
-        self, key: str, print_: str, start: Callable[[], asyncio.Task[Generation]]
-    ) -> tuple[Generation, bool]:
-        """The generation for ``key`` and whether it is a replay."""
-        self._expire()
-        entry = self._entries.get(key)
-        if entry is not None and entry.fingerprint != print_:
-            raise Conflict(
-                "This Idempotency-Key was already used with a different request.",
-                code="idempotency_key_reused",
-            )
-        if entry is None:
-            entry = _Entry(print_, start(), self._clock() + self._config.ttl)
-            self._entries[key] = entry
-            entry.task.add_done_callback(lambda task: self._settle(key, entry))
-            return await asyncio.shield(entry.task), False
-        if entry.result is not None:
-            return entry.result, True
-        return await asyncio.shield(entry.task), True
+    async def begin(self, key: str, fingerprint: str) -> Generation | None:
+        while True:
+            self._expire()
+            entry = self._entries.get(key)
+            if entry is None:
+                expires = self._clock() + self._config.ttl
+                self._entries[key] = _Entry(fingerprint, expires, asyncio.Event())
+                return None
+            if entry.fingerprint != fingerprint:
+                raise Conflict(
+                    "This Idempotency-Key was already used with a different request.",
+                    code="idempotency_key_reused",
+                )
+            if entry.answer is not None:
+                return entry.answer
+            await entry.settled.wait()  # finished (answer set) or abandoned (entry gone)
 
-    def _settle(self, key: str, entry: _Entry) -> None:
-        task = entry.task
-        if task.cancelled() or task.exception() is not None:
-            if self._entries.get(key) is entry:
-                del self._entries[key]
-            return
-        entry.result = _slim(task.result())
+    async def finish(self, key: str, answer: Generation) -> None:
+        entry = self._entries.get(key)
+        if entry is not None:
+            entry.answer = references_only(answer)
+            entry.settled.set()
+
+    async def abandon(self, key: str) -> None:
+        entry = self._entries.pop(key, None)
+        if entry is not None:
+            entry.settled.set()
 
     def _expire(self) -> None:
         now = self._clock()
         for key in [k for k, e in self._entries.items() if e.expires <= now]:
-            del self._entries[key]
+            self._entries.pop(key).settled.set()
         while len(self._entries) > self._config.max_entries:
-            self._entries.popitem(last=False)
+            self._entries.popitem(last=False)[1].settled.set()
 
 
-def _slim(generation: Generation) -> Generation:
-    """Drop base64 of stored images (kept on disk); ephemeral base64 has nowhere else to live."""
-    images = tuple(_without_b64(image) for image in generation.images)
-    return replace(generation, images=images)
+def references_only(generation: Generation) -> Generation:
+    """Drop base64 of stored images (kept in storage); ephemeral base64 has nowhere else to live."""
+    return replace(generation, images=tuple(_without_b64(image) for image in generation.images))
 
 
 def _without_b64(image: StoredImage) -> StoredImage:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import hashlib
-import time
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +12,7 @@ import httpx
 import pytest
 import respx
 
-from app.run.async_jobs import JobStore
+from app.state.sqlite_jobs import SqliteJobStore
 from tests.conftest import UPSTREAM, MakeConfig, png_bytes, serve_in_process
 
 GENERATIONS = f"{UPSTREAM}/images/generations"
@@ -182,11 +181,11 @@ async def test_a_restart_reports_unfinished_jobs_as_failed(
     make_config: MakeConfig, upstream: respx.MockRouter, tmp_path: Path
 ) -> None:
     config = make_config(keyed())
-    store = JobStore(Path(config.jobs.database))
+    store = SqliteJobStore(Path(config.jobs.database))
     caller_id = "key_" + hashlib.sha256(b"gk-1").hexdigest()[:16]  # how app.api.deps names callers
-    store.create("imgjob_left-running", caller_id, time.time(), 3600)
-    store.update("imgjob_left-running", "running")
-    store.close()
+    await store.create("imgjob_left-running", caller_id, 3600)
+    await store.update("imgjob_left-running", "running")
+    await store.close()
     async with serve_in_process(config) as client:
         body = (
             await client.get("/v1/images/jobs/imgjob_left-running", headers=as_key("gk-1"))

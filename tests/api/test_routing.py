@@ -6,6 +6,7 @@ import asyncio
 import base64
 import logging
 import time
+from datetime import datetime
 from typing import Any
 
 import httpx
@@ -138,7 +139,9 @@ async def test_done_when_503_then_success_and_the_first_cools_down(
     assert second.status_code == 200 and second.headers["x-imagegate-attempts"] == "b:200"
     assert a.call_count == 1
     state = {c["name"]: c for c in carriers}
-    assert state["a"]["state"] == "cooling_down" and state["a"]["cooling_until"]
+    assert state["a"]["state"] == "cooling_down"
+    until = datetime.fromisoformat(state["a"]["cooling_until"]).timestamp()
+    assert time.time() + 55 < until <= time.time() + 60  # a date: now plus the 60 s cooldown
     assert state["a"]["recent_failures"] == {"transient": 1}
     assert state["b"]["state"] == "healthy" and state["b"]["successes"] == 2
 
@@ -352,8 +355,9 @@ async def test_a_client_that_leaves_still_gets_its_image_stored(
                 break
             await asyncio.sleep(0.02)
     assert [p.read_bytes() for p in config.storage.directory.rglob("*.png")] == [PNG]
-    finished = [r for r in caplog.records if r.getMessage().startswith("generated ")]
-    assert len(finished) == 1 and "request=gone-1" in finished[0].getMessage()
+    finished = [r.getMessage() for r in caplog.records if r.getMessage().startswith("usage ")]
+    assert len(finished) == 1 and "request=gone-1" in finished[0]
+    assert "outcome=succeeded" in finished[0] and "client_gone=true" in finished[0]
 
 
 async def test_carriers_endpoint_needs_auth(

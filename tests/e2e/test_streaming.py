@@ -262,7 +262,9 @@ def test_a_client_that_leaves_mid_stream_does_not_lose_the_image(
     deadline = time.monotonic() + 5
     while "request=left-early" not in running.log() and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert "generated request=left-early" in running.log()
+    usage = [line for line in running.log().splitlines() if "usage request=left-early" in line]
+    assert len(usage) == 1
+    assert "outcome=succeeded" in usage[0] and "client_gone=true" in usage[0]
 
 
 def test_the_openai_sdk_iterates_the_stream(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime
 
 from fastapi import APIRouter
@@ -19,7 +20,6 @@ async def list_carriers(services: ServicesDep, _: PrincipalDep) -> Response:
     data = []
     for carrier in services.config.carriers:
         status = await services.circuits.status(carrier.name)
-        until = status.cooling_until
         enabled = carrier.name in services.enabled_carriers
         data.append(
             {
@@ -27,10 +27,17 @@ async def list_carriers(services: ServicesDep, _: PrincipalDep) -> Response:
                 "kind": carrier.kind,
                 "enabled": enabled,
                 "state": status.state if enabled else "disabled",
-                "cooling_until": datetime.fromtimestamp(until, UTC).isoformat() if until else None,
+                "cooling_until": _wall_time_in(status.cooling_for),
                 "recent_failures": status.recent_failures,
                 "successes": status.successes,
                 "last_error": status.last_error,
             }
         )
     return json_response({"object": "list", "data": data})
+
+
+def _wall_time_in(seconds: float | None) -> str | None:
+    """When a cooldown ends, as a date: derived from the wall clock only for display."""
+    if seconds is None:
+        return None
+    return datetime.fromtimestamp(time.time() + seconds, UTC).isoformat()

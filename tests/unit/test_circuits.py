@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import time
+
+import pytest
+
 from app.config.schema import CooldownConfig
-from app.state.circuits import InMemoryHealth
+from app.state.circuits import MemoryCircuitBook
 
 
 class Clock:
@@ -14,9 +18,11 @@ class Clock:
         return self.now
 
 
-def book(failures: int = 2) -> tuple[InMemoryHealth, Clock]:
+def book(failures: int = 2) -> tuple[MemoryCircuitBook, Clock]:
     clock = Clock()
-    return InMemoryHealth(CooldownConfig(failures=failures, window=10, duration=30), clock), clock
+    return MemoryCircuitBook(
+        CooldownConfig(failures=failures, window=10, duration=30), clock
+    ), clock
 
 
 async def test_failures_within_the_window_open_the_circuit() -> None:
@@ -26,7 +32,7 @@ async def test_failures_within_the_window_open_the_circuit() -> None:
     await health.failed("a", "timeout", "slow")
     assert not await health.admit("a")
     status = await health.status("a")
-    assert status.state == "cooling_down" and status.cooling_until == 1030.0
+    assert status.state == "cooling_down" and status.cooling_for == 30.0
     assert status.recent_failures == {"transient": 1, "timeout": 1}
 
 
@@ -66,7 +72,7 @@ async def test_a_failed_probe_reopens() -> None:
     assert await health.admit("a")
     await health.failed("a", "transient", "500")
     assert not await health.admit("a")
-    assert (await health.status("a")).cooling_until == clock.now + 30
+    assert (await health.status("a")).cooling_for == 30
 
 
 async def test_a_long_retry_after_forces_a_cooldown() -> None:
@@ -75,3 +81,22 @@ async def test_a_long_retry_after_forces_a_cooldown() -> None:
     assert not await health.admit("a")
     clock.now += 121
     assert await health.admit("a")
+
+
+async def test_a_wall_clock_stepped_back_keeps_no_carrier_out_of_rotation(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    health, monotonic = book(failures=1)
+    await health.failed("a", "transient", "500")
+    assert not await health.admit("a")
+    wall = time.time()
+    monkeypatch.setattr(time, "time", lambda: wall - 3600)  # NTP steps the clock back an hour
+    monotonic.now += 31  # while the cooldown's own clock moves on
+    assert await health.admit("a")
+
+
+async def test_status_tells_the_seconds_left_not_a_clock_reading() -> None:
+    health = MemoryCircuitBook(CooldownConfig(failures=1, window=10, duration=30))
+    await health.failed("a", "transient", "500")
+    cooling_for = (await health.status("a")).cooling_for
+    assert cooling_for is not None and 29 < cooling_for <= 30

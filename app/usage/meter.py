@@ -1,0 +1,130 @@
+"""The usage of one request: measured from its start, recorded exactly once when it ends.
+
+Whoever finishes the request (the detached work, a replay, or the edge when the request is
+refused before any work starts) tells the meter; the first report builds the request's one
+:class:`UsageRecord` and later reports are ignored. A client that leaves before its answer is
+ready is noted, and the record still waits for the work to end.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from dataclasses import replace
+
+from app.domain import Generation, Operation, Outcome, Principal, UsageRecord
+from app.errors import GatewayError
+from app.observability.logs import request_id_var
+from app.usage.recorder import Recorder
+
+CLIENT_GONE = "client_gone"
+
+
+class Meter:
+    def __init__(
+        self,
+        recorder: Recorder,
+        principal: Principal,
+        model: str,
+        operation: Operation,
+        *,
+        stream: bool = False,
+        async_job: bool = False,
+        clock: Callable[[], float] = time.perf_counter,
+    ) -> None:
+        self._recorder = recorder
+        self._principal = principal
+        self._model = model
+        self._operation: Operation = operation
+        self._stream = stream
+        self._async_job = async_job
+        self._clock = clock
+        self._started = clock()
+        self._request_id = request_id_var.get()
+        self._detached = False
+        self.client_gone = False
+        self.record: UsageRecord | None = None
+
+    def detach(self) -> None:
+        """Detached work now owns the outcome: the edge no longer reports refusals."""
+        self._detached = True
+
+    def client_left(self) -> None:
+        self.client_gone = True
+
+    def succeeded(self, generation: Generation, *, replay: bool = False) -> None:
+        if self.record is not None:
+            return
+        images = generation.images
+        usage = generation.usage or {}
+        record = replace(
+            self._base("succeeded"),
+            carrier=generation.carrier,
+            attempts=() if replay else generation.attempts,
+            images=len(images),
+            pixels=_pixels(generation.size, len(images)),
+            output_bytes=sum(image.byte_size for image in images),
+            size=generation.size,
+            quality=generation.quality,
+            output_format=generation.output_format,
+            input_tokens=None if replay else _int(usage.get("input_tokens")),
+            output_tokens=None if replay else _int(usage.get("output_tokens")),
+            cost=0.0 if replay else generation.cost,
+            replay=replay,
+        )
+        self._emit(record)
+
+    def accepted_again(self) -> None:
+        """A repeated async request: answered with the job its first copy made."""
+        if self.record is not None:
+            return
+        self._emit(replace(self._base("succeeded"), replay=True))
+
+    def failed(self, error: BaseException) -> None:
+        if self.record is not None:
+            return
+        if isinstance(error, asyncio.CancelledError):  # the client left, or a shutdown
+            code: str | None = CLIENT_GONE if self.client_gone else "cancelled"
+        elif isinstance(error, GatewayError):
+            code = error.code
+        else:
+            code = "internal_error"
+        attempts = error.attempts if isinstance(error, GatewayError) else ()
+        self._emit(replace(self._base("failed"), error_code=code, attempts=attempts))
+
+    def refused(self, error: BaseException) -> None:
+        """The edge's report: counts only when no detached work owns the outcome."""
+        if isinstance(error, asyncio.CancelledError):
+            self.client_left()
+        if not self._detached:
+            self.failed(error)
+
+    def _base(self, outcome: Outcome) -> UsageRecord:
+        return UsageRecord(
+            request_id=self._request_id,
+            principal_id=self._principal.id,
+            principal_name=self._principal.name,
+            model=self._model,
+            operation=self._operation,
+            outcome=outcome,
+            latency=self._clock() - self._started,
+            stream=self._stream,
+            async_job=self._async_job,
+            client_gone=self.client_gone,
+        )
+
+    def _emit(self, record: UsageRecord) -> None:
+        self.record = record
+        self._recorder.record(record)
+
+
+def _pixels(size: str | None, count: int) -> int | None:
+    width, _, height = (size or "").partition("x")
+    if not (width.isdigit() and height.isdigit()):
+        return None
+    return int(width) * int(height) * count
+
+
+def _int(value: object) -> int | None:
+    return value if isinstance(value, int) else None
