@@ -18,6 +18,7 @@ from app.carriers.http import TransportFactory, UpstreamClient, default_transpor
 from app.config import GatewayConfig, load_config
 from app.config.settings import Settings, environment
 from app.inputs.fetch import Resolver
+from app.observability.logs import configure_logging
 from app.run.tasks import TaskRegistry
 from app.state.sqlite_jobs import SqliteJobStore
 from app.wiring import build_services
@@ -61,6 +62,9 @@ def create_app(
 
 
 def app_from_environment() -> FastAPI:
-    """Factory for uvicorn workers: the config path comes from ``IMAGEGATE_CONFIG``."""
+    """Factory for uvicorn workers: the config path and log level come from the environment
+    (``IMAGEGATE_CONFIG``, ``IMAGEGATE_LOG_LEVEL``). Each worker process configures its own
+    logging here, so ``--workers N`` logs like a single process."""
     settings = Settings()
+    configure_logging(settings.log_level)
     return create_app(load_config(settings.config, environment(), CARRIER_OPTIONS))

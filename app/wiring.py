@@ -52,11 +52,15 @@ def build_services(
 ) -> Services:
     tools = CarrierTools(http=http)
     carriers: dict[str, Carrier] = {}
+    disabled: list[str] = []
     for carrier in config.carriers:
         if carrier.disabled_reason is not None:
-            log.warning("carrier %s is disabled: %s", carrier.name, carrier.disabled_reason)
+            disabled.append(f"{carrier.name} ({carrier.disabled_reason})")
             continue
         carriers[carrier.name] = build_carrier(carrier, tools)
+        log.debug("carrier %s (%s) enabled: %s", carrier.name, carrier.kind, carrier.endpoint)
+    if disabled:  # the documented default for carriers whose key is unset: one quiet line
+        log.info("carriers disabled: %s", "; ".join(disabled))
     storage = make_storage(config.storage)
     routing = config.routing
     # Carriers' image URLs are fetched as safely as clients' (allow-list included).

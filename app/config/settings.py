@@ -10,7 +10,10 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
+from pydantic import field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
 
 
 class Settings(BaseSettings):
@@ -20,12 +23,21 @@ class Settings(BaseSettings):
     allow_open: bool = False
     log_level: str = "info"
 
+    @field_validator("log_level")
+    @classmethod
+    def _known_level(cls, value: str) -> str:
+        if value.lower() not in LOG_LEVELS:
+            raise ValueError(f"'{value}' is not one of {', '.join(LOG_LEVELS)}")
+        return value.lower()
+
 
 def environment() -> Mapping[str, str]:
     """A snapshot of the environment, for ``${VAR}`` interpolation in the YAML config."""
     return dict(os.environ)
 
 
-def export_config_path(path: Path) -> None:
-    """Hand the chosen config to worker processes (uvicorn re-imports the app in each)."""
-    os.environ["IMAGEGATE_CONFIG"] = str(path)
+def export_for_workers(config: Path, log_level: str) -> None:
+    """Hand the chosen config and log level to worker processes (uvicorn re-imports the app
+    in each, and each configures its own logging from these)."""
+    os.environ["IMAGEGATE_CONFIG"] = str(config)
+    os.environ["IMAGEGATE_LOG_LEVEL"] = log_level

@@ -24,5 +24,5 @@ def configure_logging(level: str) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
-    # httpx logs every request URL at INFO; ours are enough.
-    logging.getLogger("httpx").setLevel(logging.WARNING)
+    # httpx logs every request URL at INFO; ours are enough. At debug level they are useful.
+    logging.getLogger("httpx").setLevel(logging.DEBUG if level == "debug" else logging.WARNING)

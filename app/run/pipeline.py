@@ -122,6 +122,13 @@ class Pipeline:
     ) -> AsyncGenerator[PartialImage | tuple[CarrierResult, tuple[StoredImage, ...]], None]:
         """One try on one route: partial images (streaming routes), then the kept result."""
         carrier = self.carriers[route.carrier]
+        log.debug(
+            "attempt on %s (model %s, %s, streaming %s)",
+            route.carrier,
+            route.upstream_model,
+            job.operation,
+            streaming and route.rules.stream,
+        )
         if streaming and route.rules.stream:
             async for event in carrier.stream(job, route):
                 if isinstance(event, PartialImage):

@@ -17,7 +17,7 @@ import respx
 from app.config import StorageConfig
 from app.domain import ImageFormat, StoredRef
 from app.errors import StorageFailed
-from app.storage import BACKENDS, LocalStorage, new_image_id
+from app.storage import BACKENDS, Backend, LocalStorage, new_image_id
 from tests.conftest import MakeConfig, serve_in_process
 
 
@@ -82,7 +82,7 @@ def backend(
             made.append(kind(config))
             return made[-1]
 
-        monkeypatch.setitem(BACKENDS, "under-test", factory)
+        monkeypatch.setitem(BACKENDS, "under-test", Backend(factory))
         config = make_config(lambda data: data["storage"].update(backend="under-test"))
         async with serve_in_process(config) as client:
             yield client, made[0]

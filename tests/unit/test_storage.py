@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from app.config import ConfigError, StorageConfig
-from app.storage import BACKENDS, LocalStorage, make_storage, new_image_id, valid_image_id
+from app.storage import BACKENDS, Backend, LocalStorage, make_storage, new_image_id, valid_image_id
 
 
 def test_ids_are_128_random_bits_url_safe() -> None:
@@ -32,7 +32,7 @@ def test_the_backend_is_chosen_by_name_from_the_registry(
         made.append(config)
         return LocalStorage(tmp_path / "elsewhere")
 
-    monkeypatch.setitem(BACKENDS, "elsewhere", elsewhere)
+    monkeypatch.setitem(BACKENDS, "elsewhere", Backend(elsewhere))
     config = StorageConfig(backend="elsewhere", directory=tmp_path / "ignored")
     storage = make_storage(config)
     assert made == [config]

@@ -1,0 +1,81 @@
+"""What the subcommands share: option types that refuse bad values with one clear line, and
+loading the config the same way ``serve`` does."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from app.carriers import CARRIER_OPTIONS
+from app.config import ConfigError, GatewayConfig, load_config
+from app.config.settings import LOG_LEVELS, Settings, environment
+
+
+class HelpWithDefaults(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows each option's default, unless its help already says it or there is none."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help or ""
+        if "default" in text or action.default in (None, False, argparse.SUPPRESS):
+            return text
+        return super()._get_help_string(action)
+
+
+def port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a port number") from None
+    if not 1 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"{value} is not a port (1 to 65535)")
+    return value
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} must be at least 1")
+    return value
+
+
+def log_level(text: str) -> str:
+    if text.lower() not in LOG_LEVELS:
+        raise argparse.ArgumentTypeError(f"'{text}' is not one of {', '.join(LOG_LEVELS)}")
+    return text.lower()
+
+
+def add_config_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--config",
+        type=Path,
+        default=None,
+        help="config file (default: $IMAGEGATE_CONFIG, else config/gateway.yaml)",
+    )
+
+
+def settings_or_exit() -> Settings | None:
+    """The environment's settings, or None after one line naming the bad variable."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        where = "; ".join(
+            f"IMAGEGATE_{str(error['loc'][0]).upper()}: {error['msg']}" for error in exc.errors()
+        )
+        print(f"imagegate: invalid environment: {where}", file=sys.stderr)
+        return None
+
+
+def load_or_exit(path: Path | None, settings: Settings) -> tuple[GatewayConfig, Path] | None:
+    """The config at ``path`` (else the settings' path), or None after one line on stderr."""
+    chosen = path or settings.config
+    try:
+        return load_config(chosen, environment(), CARRIER_OPTIONS), chosen
+    except ConfigError as exc:
+        print(f"imagegate: invalid config: {exc}", file=sys.stderr)
+        return None

@@ -1,0 +1,114 @@
+"""``imagegate serve``: run the gateway with uvicorn (one process, or ``--workers N``)."""
+
+from __future__ import annotations
+
+import argparse
+import errno
+import ipaddress
+import socket
+import sys
+
+import uvicorn
+
+from app.cli.common import (
+    add_config_option,
+    load_or_exit,
+    log_level,
+    port,
+    positive_int,
+    settings_or_exit,
+)
+from app.cli.preflight import first_problem
+from app.config.settings import export_for_workers
+from app.observability.logs import configure_logging
+
+HELP = "serve the gateway"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_config_option(parser)
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    parser.add_argument("--port", type=port, default=8080, help="TCP port (1 to 65535)")
+    parser.add_argument(
+        "--workers", type=positive_int, default=1, help="worker processes (one per core)"
+    )
+    parser.add_argument(
+        "--allow-open",
+        action="store_true",
+        help="serve without gateway keys on a non-loopback address (default: off; "
+        "$IMAGEGATE_ALLOW_OPEN=1 does the same)",
+    )
+    parser.add_argument(
+        "--log-level",
+        type=log_level,
+        default=None,
+        help="critical, error, warning, info or debug (default: $IMAGEGATE_LOG_LEVEL, else info)",
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    settings = settings_or_exit()
+    if settings is None:
+        return 2
+    loaded = load_or_exit(args.config, settings)
+    if loaded is None:
+        return 2
+    config, path = loaded
+    allow_open = args.allow_open or settings.allow_open
+    if not config.auth.keys and not _is_loopback(args.host) and not allow_open:
+        print(
+            f"imagegate: refusing to serve on {args.host} with no gateway keys: anyone who can "
+            "reach it could spend your carrier credit. Set auth.keys in the config, or pass "
+            "--allow-open (IMAGEGATE_ALLOW_OPEN=1) if that is really what you want.",
+            file=sys.stderr,
+        )
+        return 2
+    problem = first_problem(config) or _port_problem(args.host, args.port)
+    if problem is not None:
+        print(f"imagegate: {problem}", file=sys.stderr)
+        return 2
+    level = args.log_level or settings.log_level
+    configure_logging(level)
+    export_for_workers(path, level)  # each worker process configures itself from these
+    uvicorn.run(
+        "app.main:app_from_environment",
+        factory=True,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        proxy_headers=False,  # X-Forwarded-* are judged by the app against trusted_proxies
+        server_header=False,
+        access_log=False,
+        log_config=None,
+        timeout_graceful_shutdown=30,
+        backlog=4096,
+    )
+    return 0
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def _port_problem(host: str, number: int) -> str | None:
+    """A one-line hint when the address cannot be bound (in use, not ours), else None."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    probe = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        probe.bind((host.strip("[]"), number))
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            return (
+                f"port {number} on {host} is already in use: stop the other server or choose "
+                f"another port (--port N, or make run PORT=N)"
+            )
+        return f"cannot listen on {host}:{number} ({exc.strerror or exc})"
+    finally:
+        probe.close()
+    return None
