@@ -12,9 +12,11 @@ import pytest
 import respx
 from PIL import Image
 
-from tests.conftest import UPSTREAM, MakeConfig, png_bytes, serve_in_process
-from tests.loopback import LoopbackServer, Reply, loopback_server
-from tests.multipart import Part, parse_multipart
+from tests.support.app import serve_in_process
+from tests.support.config import UPSTREAM, MakeConfig
+from tests.support.images import data_uri, mask_png, png_bytes
+from tests.support.multipart import Part, parse_multipart
+from tests.support.upstream import FakeUpstream, Reply, fake_upstream
 
 FORMATS = ("png", "jpeg", "webp")
 MEDIA = {"png": "image/png", "jpeg": "image/jpeg", "webp": "image/webp"}
@@ -31,18 +33,6 @@ def sample(i: int) -> tuple[bytes, str]:
     return out.getvalue(), fmt
 
 
-def mask_png(size: tuple[int, int] = (64, 64)) -> bytes:
-    mask = Image.new("RGBA", size, (0, 0, 0, 255))
-    mask.paste((0, 0, 0, 0), (8, 8, 40, 40))
-    out = io.BytesIO()
-    mask.save(out, "PNG")
-    return out.getvalue()
-
-
-def data_uri(data: bytes, media: str = "image/png") -> str:
-    return f"data:{media};base64,{base64.b64encode(data).decode()}"
-
-
 def client_filename(i: int, fmt: str) -> str:
     """Even inputs carry a proper name; odd ones are raw bytes, as the SDK sends them."""
     return f"in_{i}.{fmt}" if i % 2 == 0 else "upload"
@@ -55,12 +45,12 @@ def expected_filename(i: int, fmt: str, count: int, given: str) -> str:
 
 
 @pytest.fixture
-def server() -> Iterator[LoopbackServer]:
-    with loopback_server() as s:
+def server() -> Iterator[FakeUpstream]:
+    with fake_upstream() as s:
         for i in range(16):
             data, fmt = sample(i)
-            s.routes[f"/in_{i}.{fmt}"] = Reply(body=data, headers={"content-type": MEDIA[fmt]})
-        s.routes["/mask.png"] = Reply(body=mask_png())
+            s.route(f"/in_{i}.{fmt}", Reply(body=data, headers={"content-type": MEDIA[fmt]}))
+        s.route("/mask.png", Reply(body=mask_png()))
         yield s
 
 
@@ -172,7 +162,7 @@ JSON_SHAPES = [
 ]
 
 
-def json_body(shape: str, count: int, mask: bool, server: LoopbackServer) -> dict[str, Any]:
+def json_body(shape: str, count: int, mask: bool, server: FakeUpstream) -> dict[str, Any]:
     refs = []
     for i in range(count):
         data, fmt = sample(i)
@@ -195,7 +185,7 @@ def json_body(shape: str, count: int, mask: bool, server: LoopbackServer) -> dic
 async def test_json_shapes_reach_the_upstream_intact(
     client: httpx.AsyncClient,
     upstream: respx.MockRouter,
-    server: LoopbackServer,
+    server: FakeUpstream,
     shape: str,
     count: int,
     mask: bool,

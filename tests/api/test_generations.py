@@ -10,8 +10,10 @@ import orjson
 import pytest
 import respx
 
-from tests.conftest import UPSTREAM, UPSTREAM_KEY, MakeConfig, png_bytes, serve_in_process
-from tests.loopback import Reply, loopback_server
+from tests.support.app import serve_in_process
+from tests.support.config import UPSTREAM, UPSTREAM_KEY, MakeConfig
+from tests.support.images import png_bytes
+from tests.support.upstream import Reply, fake_upstream
 
 GENERATIONS = f"{UPSTREAM}/images/generations"
 PNG = png_bytes((64, 48))
@@ -112,8 +114,8 @@ async def test_upstream_url_is_downloaded_and_rehosted(
     make_config: MakeConfig, upstream: respx.MockRouter
 ) -> None:
     upstream.route(host="127.0.0.1").pass_through()
-    with loopback_server() as cdn:
-        cdn.routes["/x.png"] = Reply(body=PNG, headers={"content-type": "image/png"})
+    with fake_upstream() as cdn:
+        cdn.route("/x.png", Reply(body=PNG, headers={"content-type": "image/png"}))
         upstream.post(GENERATIONS).mock(
             return_value=httpx.Response(
                 200,

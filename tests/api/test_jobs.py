@@ -14,7 +14,9 @@ import pytest
 import respx
 
 from app.run.async_jobs import JobStore
-from tests.conftest import UPSTREAM, MakeConfig, png_bytes, serve_in_process
+from tests.support.app import serve_in_process
+from tests.support.config import UPSTREAM, MakeConfig
+from tests.support.images import png_bytes
 
 GENERATIONS = f"{UPSTREAM}/images/generations"
 PNG = png_bytes((8, 8))

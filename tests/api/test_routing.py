@@ -12,7 +12,9 @@ import httpx
 import pytest
 import respx
 
-from tests.conftest import MakeConfig, png_bytes, serve_in_process
+from tests.support.app import serve_in_process
+from tests.support.config import MakeConfig
+from tests.support.images import png_bytes
 
 A = "http://a.test/v1/images/generations"
 B = "http://b.test/v1/images/generations"

@@ -18,8 +18,8 @@ import pytest
 from PIL import Image
 
 from app.carriers.openai.sse import SSEDecoder, SSEEvent
-from tests.e2e.conftest import RunningGateway
-from tests.support.upstream_server import ScriptedUpstream, scripted_upstream
+from tests.support.gateway import RunningGateway
+from tests.support.upstream import FakeUpstream, fake_upstream
 
 
 @cache
@@ -72,14 +72,14 @@ def completed(usage: dict[str, Any] | None = None) -> tuple[str, str, dict[str, 
 
 
 @pytest.fixture
-def upstream_server() -> Iterator[ScriptedUpstream]:
-    with scripted_upstream() as server:
+def upstream_server() -> Iterator[FakeUpstream]:
+    with fake_upstream() as server:
         yield server
 
 
 @pytest.fixture
 def gateway(
-    gateway_factory: Callable[..., RunningGateway], upstream_server: ScriptedUpstream
+    gateway_factory: Callable[..., RunningGateway], upstream_server: FakeUpstream
 ) -> Callable[..., RunningGateway]:
     def start(
         *,
@@ -130,10 +130,10 @@ def stream(gateway: RunningGateway, **body: Any) -> tuple[httpx.Response, list[S
 
 
 def test_pass_through_order_content_and_rehosted_url(
-    gateway: Callable[..., RunningGateway], upstream_server: ScriptedUpstream
+    gateway: Callable[..., RunningGateway], upstream_server: FakeUpstream
 ) -> None:
     first, second = partial(0, 1), partial(1, 8)
-    upstream_server.scripts.append([first, ("sleep", 0.05), second, ("sleep", 0.05), completed()])
+    upstream_server.script([first, ("sleep", 0.05), second, ("sleep", 0.05), completed()])
     response, events, _ = stream(gateway(), partial_images=2)
     assert response.status_code == 200
     assert [e.event for e in events] == [
@@ -157,9 +157,9 @@ def test_pass_through_order_content_and_rehosted_url(
 
 
 def test_keepalive_comments_while_a_slow_upstream_works(
-    gateway: Callable[..., RunningGateway], upstream_server: ScriptedUpstream
+    gateway: Callable[..., RunningGateway], upstream_server: FakeUpstream
 ) -> None:
-    upstream_server.scripts.append([("sleep", 0.8), completed()])
+    upstream_server.script([("sleep", 0.8), completed()])
     response, events, raw = stream(gateway(keepalive=0.1, first_wait=0.05))
     assert response.status_code == 200
     assert raw.count(b": keep-alive\n\n") >= 4
@@ -169,9 +169,9 @@ def test_keepalive_comments_while_a_slow_upstream_works(
 
 
 def test_a_carrier_that_cannot_stream_is_synthesized(
-    gateway: Callable[..., RunningGateway], upstream_server: ScriptedUpstream
+    gateway: Callable[..., RunningGateway], upstream_server: FakeUpstream
 ) -> None:
-    upstream_server.scripts.append(
+    upstream_server.script(
         [("sleep", 0.3), ("json", 200, {"created": 1, "data": [{"b64_json": b64(big_png())}]})]
     )
     response, events, raw = stream(gateway(up_streams=False, keepalive=0.1), partial_images=2)
@@ -182,7 +182,7 @@ def test_a_carrier_that_cannot_stream_is_synthesized(
 
 
 def test_errors_before_the_first_event_are_http_errors(
-    gateway: Callable[..., RunningGateway], upstream_server: ScriptedUpstream
+    gateway: Callable[..., RunningGateway], upstream_server: FakeUpstream
 ) -> None:
     refusal = {
         "message": "rejected by the safety system",
@@ -190,17 +190,17 @@ def test_errors_before_the_first_event_are_http_errors(
         "param": None,
         "code": "moderation_blocked",
     }
-    upstream_server.scripts.append([("json", 400, {"error": refusal})])
+    upstream_server.script([("json", 400, {"error": refusal})])
     response, events, body = stream(gateway(first_wait=2))
     assert response.status_code == 400 and not events
     assert orjson.loads(body) == {"error": refusal}
 
 
 def test_fallback_happens_only_before_the_first_event(
-    gateway: Callable[..., RunningGateway], upstream_server: ScriptedUpstream
+    gateway: Callable[..., RunningGateway], upstream_server: FakeUpstream
 ) -> None:
     running = gateway(second=True, first_wait=2)
-    upstream_server.scripts.append([("json", 503, {"error": {"message": "overloaded"}})])
+    upstream_server.script([("json", 503, {"error": {"message": "overloaded"}})])
     response, events, _ = stream(running)
     assert response.status_code == 200
     assert [e.event for e in events] == [
@@ -218,7 +218,7 @@ def test_fallback_happens_only_before_the_first_event(
             "code": None,
         },
     }
-    upstream_server.scripts.append(
+    upstream_server.script(
         [partial(0, 0.1), ("raw", b"event: error\ndata: " + orjson.dumps(error) + b"\n\n")]
     )
     response, events, _ = stream(running, partial_images=1)
@@ -229,18 +229,18 @@ def test_fallback_happens_only_before_the_first_event(
 
 
 def test_a_stream_that_ends_early_ends_with_an_error_event(
-    gateway: Callable[..., RunningGateway], upstream_server: ScriptedUpstream
+    gateway: Callable[..., RunningGateway], upstream_server: FakeUpstream
 ) -> None:
-    upstream_server.scripts.append([partial(0, 0.1)])
+    upstream_server.script([partial(0, 0.1)])
     _, events, _ = stream(gateway(), partial_images=1)
     assert [e.event for e in events] == ["image_generation.partial_image", "error"]
 
 
 def test_a_client_that_leaves_mid_stream_does_not_lose_the_image(
-    gateway: Callable[..., RunningGateway], upstream_server: ScriptedUpstream, tmp_path: Path
+    gateway: Callable[..., RunningGateway], upstream_server: FakeUpstream, tmp_path: Path
 ) -> None:
     running = gateway()
-    upstream_server.scripts.append([partial(0, 0.5), ("sleep", 0.5), completed()])
+    upstream_server.script([partial(0, 0.5), ("sleep", 0.5), completed()])
     payload = {"prompt": "a fox", "stream": True, "partial_images": 1}
     with httpx.stream(
         "POST",
@@ -266,9 +266,9 @@ def test_a_client_that_leaves_mid_stream_does_not_lose_the_image(
 
 
 def test_the_openai_sdk_iterates_the_stream(
-    gateway: Callable[..., RunningGateway], upstream_server: ScriptedUpstream
+    gateway: Callable[..., RunningGateway], upstream_server: FakeUpstream
 ) -> None:
-    upstream_server.scripts.append([partial(0, 1), partial(1, 1), completed()])
+    upstream_server.script([partial(0, 1), partial(1, 1), completed()])
     client = openai.OpenAI(base_url=f"{gateway().url}/v1", api_key="x", max_retries=0)
     events = list(
         client.images.generate(model="gpt-image-2", prompt="a fox", stream=True, partial_images=2)
@@ -283,17 +283,17 @@ def test_the_openai_sdk_iterates_the_stream(
 
 
 def test_json_keepalive_survives_an_idle_timeout(
-    gateway: Callable[..., RunningGateway], upstream_server: ScriptedUpstream
+    gateway: Callable[..., RunningGateway], upstream_server: FakeUpstream
 ) -> None:
     running = gateway(keepalive=0.1)
     reply = ("json", 200, {"created": 1, "data": [{"b64_json": b64(big_png())}]})
     idle_timeout = httpx.Timeout(5, read=0.4)  # the "proxy" cuts connections idle for 0.4 s
-    upstream_server.scripts.append([("sleep", 1.0), reply])
+    upstream_server.script([("sleep", 1.0), reply])
     with pytest.raises(httpx.ReadTimeout):
         httpx.post(
             f"{running.url}/v1/images/generations", json={"prompt": "x"}, timeout=idle_timeout
         )
-    upstream_server.scripts.append([("sleep", 1.0), reply])
+    upstream_server.script([("sleep", 1.0), reply])
     kept = httpx.post(
         f"{running.url}/v1/images/generations",
         json={"prompt": "x"},
@@ -305,10 +305,10 @@ def test_json_keepalive_survives_an_idle_timeout(
 
 
 def test_json_keepalive_late_errors_arrive_as_200_with_an_error_body(
-    gateway: Callable[..., RunningGateway], upstream_server: ScriptedUpstream
+    gateway: Callable[..., RunningGateway], upstream_server: FakeUpstream
 ) -> None:
     running = gateway(keepalive=0.1, keepalive_json=True)
-    upstream_server.scripts.append(
+    upstream_server.script(
         [
             ("sleep", 0.5),
             (

@@ -13,7 +13,8 @@ from aiohttp import web
 
 from app.config import GatewayConfig
 from app.main import create_app
-from tests.conftest import UPSTREAM, MakeConfig, png_bytes
+from tests.support.config import UPSTREAM, MakeConfig
+from tests.support.images import png_bytes
 
 PNG = png_bytes((64, 48))
 B64 = base64.b64encode(PNG).decode()

@@ -12,8 +12,8 @@ from app.config import CarrierConfig
 from app.config.rules import EditSupport
 from app.core.capabilities import can_serve
 from app.domain import ImageJob
-from tests.conftest import input_image
-from tests.unit.test_normalize import RULES
+from tests.support.images import input_image
+from tests.support.rules import RULES
 
 
 def edit_job(images: int = 1, mask: bool = False, **image: Any) -> ImageJob:

@@ -10,7 +10,7 @@ from PIL import Image
 from app.carriers.local.carrier import LocalCarrier
 from app.config import CarrierConfig
 from app.domain import ImageJob
-from tests.unit.test_normalize import job
+from tests.support.rules import job
 
 
 def carrier() -> LocalCarrier:
