@@ -1,14 +1,15 @@
 """One strict fake upstream on a loopback address: a real socket, run on its own event loop in a
 thread, for every test that needs one (image hosts, OpenAI-compatible carriers, the transport).
 
-- ``route(path, answer)`` answers every request to ``path`` with a :class:`Reply`, or with what a
-  handler (``Seen -> Reply``) returns.
+- ``route(path, answer)`` answers every request to ``path`` with a :class:`Reply`, with what a
+  handler (``Seen -> Reply``) returns, or by playing a list of steps (below).
 - ``script(steps)`` answers the next request (to any path, or to ``path=``) by playing steps:
   ``("sleep", s)``, ``("wait", gate)``, ``("event", name, payload)`` (an SSE event),
   ``("raw", bytes)`` (SSE body bytes), ``("json", status, body)`` (a whole JSON answer),
   ``("wire", bytes)`` (bytes straight onto the socket, no head) and ``("close",)`` (hang up).
 - ``requests`` records every request (method, path, headers, body; chunked bodies are read);
-  ``connections`` counts accepted TCP connections (the proof that a refused URL was never dialled).
+  ``connections`` counts accepted TCP connections (the proof that a refused URL was never dialled)
+  and ``idle()`` waits until the client has closed them all.
 - It is strict: a request that no route or script answers gets a 500 and is recorded as a
   violation, and ``stop()`` (so the context manager and the fixtures) then fails the test, as
   respx's ``assert_all_mocked`` would. Errors on the server loop fail the test the same way.
@@ -57,6 +58,7 @@ class Reply:
 
 
 Handler = Callable[[Seen], Reply]
+Answer = Reply | Handler | list[Step]
 
 
 class UnscriptedRequestError(AssertionError):
@@ -96,7 +98,9 @@ class FakeUpstream:
         self.host = host
         self.port = 0
         self._lock = threading.Lock()
-        self._routes: dict[str, tuple[str | None, Reply | Handler]] = {}
+        self._changed = threading.Condition(self._lock)  # notified when a connection ends
+        self._open = 0
+        self._routes: dict[str, tuple[str | None, Answer]] = {}
         self._scripts: list[tuple[str | None, list[Step]]] = []
         self._requests: list[Seen] = []
         self._violations: list[str] = []
@@ -110,7 +114,8 @@ class FakeUpstream:
 
     # --- what the test sets up and reads (any thread) -----------------------------------------
 
-    def route(self, path: str, answer: Reply | Handler, method: str | None = None) -> None:
+    def route(self, path: str, answer: Answer, method: str | None = None) -> None:
+        """Answer every request to ``path`` (and ``method``, if given) the same way."""
         with self._lock:
             self._routes[path] = (method, answer)
 
@@ -135,6 +140,12 @@ class FakeUpstream:
     def violations(self) -> list[str]:
         with self._lock:
             return list(self._violations)
+
+    def idle(self, timeout: float = 5) -> bool:
+        """Wait until every accepted connection has ended (the client closed it); whether it
+        happened within ``timeout``."""
+        with self._changed:
+            return self._changed.wait_for(lambda: self._open == 0, timeout)
 
     def url(self, path: str = "/") -> str:
         host = f"[{self.host}]" if ":" in self.host else self.host
@@ -205,6 +216,7 @@ class FakeUpstream:
         self._tasks.add(task)
         with self._lock:
             self._connections += 1
+            self._open += 1
         try:
             while await self._exchange(reader, writer):
                 pass
@@ -224,6 +236,9 @@ class FakeUpstream:
             writer.close()
             with contextlib.suppress(ConnectionError, asyncio.CancelledError):
                 await writer.wait_closed()
+            with self._changed:
+                self._open -= 1
+                self._changed.notify_all()
 
     async def _exchange(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bool:
         """Read one request and answer it; whether the connection may carry another."""
@@ -244,7 +259,7 @@ class FakeUpstream:
         await writer.drain()
         return keep
 
-    def _answer_for(self, seen: Seen) -> Reply | Handler | list[Step]:
+    def _answer_for(self, seen: Seen) -> Answer:
         """Called with the lock held."""
         path = seen.path.split("?")[0]
         for i, (wanted, steps) in enumerate(self._scripts):
