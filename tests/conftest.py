@@ -36,9 +36,17 @@ def make_config(tmp_path: Path) -> MakeConfig:
 
 
 @pytest.fixture
-def upstream() -> Iterator[respx.MockRouter]:
-    """respx standing in for every upstream (the in-process ASGI client is not patched)."""
-    with respx.mock(assert_all_mocked=True, assert_all_called=False) as router:
+def upstream(request: pytest.FixtureRequest) -> Iterator[respx.MockRouter]:
+    """respx standing in for every upstream (the in-process ASGI client is not patched).
+
+    Strict: a request no route matches fails, and so does a route that is never called. A test
+    that declares a route only to show it is *not* called says so with respx's own marker,
+    ``@pytest.mark.respx(assert_all_called=False)``.
+    """
+    marker = request.node.get_closest_marker("respx")
+    options: dict[str, Any] = {"assert_all_mocked": True, "assert_all_called": True}
+    options.update(marker.kwargs if marker is not None else {})
+    with respx.mock(**options) as router:
         yield router
 
 
