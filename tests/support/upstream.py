@@ -12,7 +12,8 @@ thread, for every test that needs one (image hosts, OpenAI-compatible carriers, 
   and ``idle()`` waits until the client has closed them all.
 - It is strict: a request that no route or script answers gets a 500 and is recorded as a
   violation, and ``stop()`` (so the context manager and the fixtures) then fails the test, as
-  respx's ``assert_all_mocked`` would. Errors on the server loop fail the test the same way.
+  respx's ``assert_all_mocked`` would. A script that no request played fails it too (respx's
+  ``assert_all_called``), and so do errors on the server loop.
 - A client that hangs up is not an error: nothing is printed.
 - ``stop()`` cancels answers still in progress (a sleeping reply does not delay teardown) and
   joins the thread. Everything the test thread and the server loop share is behind one lock.
@@ -61,8 +62,9 @@ Handler = Callable[[Seen], Reply]
 Answer = Reply | Handler | list[Step]
 
 
-class UnscriptedRequestError(AssertionError):
-    """The fake upstream got a request that no route or script was there to answer."""
+class UpstreamViolation(AssertionError):
+    """The fake upstream saw what the test did not script: a request no route or script
+    answers, a script no request played, or an error while answering."""
 
 
 def json_reply(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Reply:
@@ -94,6 +96,9 @@ class _Hangup(Exception):
 
 
 class FakeUpstream:
+    """The server; see the module docstring. ``fake_upstream()`` and the ``fake`` fixture start
+    and stop it around a test."""
+
     def __init__(self, host: str = "127.0.0.1") -> None:
         self.host = host
         self.port = 0
@@ -174,9 +179,14 @@ class FakeUpstream:
                 raise RuntimeError("the fake upstream thread did not stop within 10 s")
         if self._failed is not None:
             raise RuntimeError("the fake upstream loop failed") from self._failed
+        with self._lock:
+            self._violations += [
+                f"a script no request played: {steps!r:.200}" for _, steps in self._scripts
+            ]
+            self._scripts.clear()
         violations = self.violations
         if violations:
-            raise UnscriptedRequestError("; ".join(violations))
+            raise UpstreamViolation("; ".join(violations))
 
     # --- the server loop --------------------------------------------------------------------
 

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from tests.support.upstream import FakeUpstream, Reply, UnscriptedRequestError, fake_upstream
+from tests.support.upstream import FakeUpstream, Reply, Seen, UpstreamViolation, fake_upstream
 
 
 def test_an_unscripted_request_fails_the_test_at_stop() -> None:
@@ -16,12 +16,12 @@ def test_an_unscripted_request_fails_the_test_at_stop() -> None:
     server.route("/known", Reply(body=b"ok"))
     assert httpx.get(server.url("/known")).text == "ok"
     assert httpx.post(server.url("/unknown?x=1"), content=b"hi").status_code == 500
-    with pytest.raises(UnscriptedRequestError, match=r"POST /unknown\?x=1"):
+    with pytest.raises(UpstreamViolation, match=r"POST /unknown\?x=1"):
         server.stop()
 
 
 def test_a_route_for_another_method_does_not_answer() -> None:
-    with pytest.raises(UnscriptedRequestError, match="GET /only-post"), fake_upstream() as server:
+    with pytest.raises(UpstreamViolation, match="GET /only-post"), fake_upstream() as server:
         server.route("/only-post", Reply(body=b"ok"), method="POST")
         assert httpx.get(server.url("/only-post")).status_code == 500
 
@@ -81,3 +81,18 @@ def test_a_client_that_hangs_up_is_quiet_and_stop_does_not_wait_for_held_answers
         with httpx.stream("GET", server.url("/gone")) as response:
             pass  # leave before reading the body
     assert capfd.readouterr().err == ""
+
+
+def test_a_script_no_request_played_fails_the_test_at_stop() -> None:
+    with pytest.raises(UpstreamViolation, match="a script no request played"), fake_upstream() as s:
+        s.script([("json", 200, {"never": "asked"})])
+
+
+def test_a_failing_handler_fails_the_test_at_stop() -> None:
+    def broken(seen: Seen) -> Reply:
+        raise ValueError("the handler broke")
+
+    with pytest.raises(UpstreamViolation, match="the handler broke"), fake_upstream() as server:
+        server.route("/", broken)
+        with pytest.raises(httpx.RemoteProtocolError):
+            httpx.get(server.url("/"))
