@@ -13,9 +13,10 @@ import pytest
 import respx
 from PIL import Image
 
-from tests.api.test_edits import data_uri, mask_png
-from tests.conftest import UPSTREAM, MakeConfig, png_bytes, serve_in_process
-from tests.loopback import LoopbackServer, Reply, loopback_server
+from tests.support.app import serve_in_process
+from tests.support.config import UPSTREAM, MakeConfig
+from tests.support.images import data_uri, mask_png, png_bytes
+from tests.support.upstream import FakeUpstream, Reply, fake_upstream
 
 PNG = png_bytes((64, 64))
 MB = 1024 * 1024
@@ -28,9 +29,9 @@ def jpeg(size: tuple[int, int] = (64, 64)) -> bytes:
 
 
 @pytest.fixture
-def server() -> Iterator[LoopbackServer]:
-    with loopback_server() as s:
-        s.routes["/cat.png"] = Reply(body=PNG)
+def server() -> Iterator[FakeUpstream]:
+    with fake_upstream() as s:
+        s.route("/cat.png", Reply(body=PNG))
         yield s
 
 
@@ -219,7 +220,7 @@ SSRF_URLS = [
 @pytest.mark.parametrize("template", SSRF_URLS)
 async def test_refused_urls_are_400_and_never_connected_to(
     client: httpx.AsyncClient,
-    server: LoopbackServer,
+    server: FakeUpstream,
     connections: list[tuple[str, int]],
     template: str,
 ) -> None:
@@ -234,7 +235,7 @@ async def test_refused_urls_are_400_and_never_connected_to(
 async def test_a_public_looking_host_that_redirects_to_loopback_is_refused(
     make_config: MakeConfig,
     upstream: respx.MockRouter,
-    server: LoopbackServer,
+    server: FakeUpstream,
     connections: list[tuple[str, int]],
 ) -> None:
     """images.test resolves to 127.0.0.1, allowed here as if it were public; it redirects to a
@@ -244,10 +245,10 @@ async def test_a_public_looking_host_that_redirects_to_loopback_is_refused(
     async def resolver(host: str, port: int) -> list[str]:
         return {"images.test": ["127.0.0.1"], "sneaky.test": ["127.0.0.2"]}[host]
 
-    with loopback_server("127.0.0.2") as target:
-        target.routes["/cat.png"] = Reply(body=PNG)
-        server.routes["/r"] = Reply(
-            302, headers={"location": f"http://sneaky.test:{target.port}/cat.png"}
+    with fake_upstream("127.0.0.2") as target:
+        target.route("/cat.png", Reply(body=PNG))
+        server.route(
+            "/r", Reply(302, headers={"location": f"http://sneaky.test:{target.port}/cat.png"})
         )
         config = make_config(fetch={"allow": ["127.0.0.1/32"]})
         async with serve_in_process(config, resolver=resolver) as client:
@@ -260,7 +261,7 @@ async def test_a_public_looking_host_that_redirects_to_loopback_is_refused(
 
 
 async def test_seventeen_urls_are_refused_before_any_is_fetched(
-    client: httpx.AsyncClient, server: LoopbackServer, connections: list[tuple[str, int]]
+    client: httpx.AsyncClient, server: FakeUpstream, connections: list[tuple[str, int]]
 ) -> None:
     urls = [{"image_url": server.url("/cat.png")} for _ in range(17)]
     response = await client.post("/v1/images/edits", json={"prompt": "a hat", "images": urls})
@@ -269,9 +270,10 @@ async def test_seventeen_urls_are_refused_before_any_is_fetched(
 
 
 async def test_an_unreachable_url_is_a_clear_400(
-    make_config: MakeConfig, upstream: respx.MockRouter, server: LoopbackServer
+    make_config: MakeConfig, upstream: respx.MockRouter, server: FakeUpstream
 ) -> None:
     upstream.route(host="127.0.0.1").pass_through()
+    server.route("/missing.png", Reply(404, b"not found"))
     async with serve_in_process(make_config(fetch={"allow": ["127.0.0.1/32"]})) as client:
         response = await client.post(
             "/v1/images/edits", json={"prompt": "a hat", "image": server.url("/missing.png")}

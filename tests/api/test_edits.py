@@ -12,9 +12,11 @@ import pytest
 import respx
 from PIL import Image
 
-from tests.conftest import UPSTREAM, MakeConfig, png_bytes, serve_in_process
-from tests.loopback import LoopbackServer, Reply, loopback_server
-from tests.multipart import Part, parse_multipart
+from tests.support.app import serve_in_process
+from tests.support.config import UPSTREAM, MakeConfig
+from tests.support.images import data_uri, mask_png, png_bytes
+from tests.support.multipart import Part, parse_multipart
+from tests.support.upstream import FakeUpstream, Reply, fake_upstream
 
 FORMATS = ("png", "jpeg", "webp")
 MEDIA = {"png": "image/png", "jpeg": "image/jpeg", "webp": "image/webp"}
@@ -31,18 +33,6 @@ def sample(i: int) -> tuple[bytes, str]:
     return out.getvalue(), fmt
 
 
-def mask_png(size: tuple[int, int] = (64, 64)) -> bytes:
-    mask = Image.new("RGBA", size, (0, 0, 0, 255))
-    mask.paste((0, 0, 0, 0), (8, 8, 40, 40))
-    out = io.BytesIO()
-    mask.save(out, "PNG")
-    return out.getvalue()
-
-
-def data_uri(data: bytes, media: str = "image/png") -> str:
-    return f"data:{media};base64,{base64.b64encode(data).decode()}"
-
-
 def client_filename(i: int, fmt: str) -> str:
     """Even inputs carry a proper name; odd ones are raw bytes, as the SDK sends them."""
     return f"in_{i}.{fmt}" if i % 2 == 0 else "upload"
@@ -55,12 +45,12 @@ def expected_filename(i: int, fmt: str, count: int, given: str) -> str:
 
 
 @pytest.fixture
-def server() -> Iterator[LoopbackServer]:
-    with loopback_server() as s:
+def server() -> Iterator[FakeUpstream]:
+    with fake_upstream() as s:
         for i in range(16):
             data, fmt = sample(i)
-            s.routes[f"/in_{i}.{fmt}"] = Reply(body=data, headers={"content-type": MEDIA[fmt]})
-        s.routes["/mask.png"] = Reply(body=mask_png())
+            s.route(f"/in_{i}.{fmt}", Reply(body=data, headers={"content-type": MEDIA[fmt]}))
+        s.route("/mask.png", Reply(body=mask_png()))
         yield s
 
 
@@ -68,8 +58,7 @@ def server() -> Iterator[LoopbackServer]:
 async def client(
     make_config: MakeConfig, upstream: respx.MockRouter
 ) -> AsyncIterator[httpx.AsyncClient]:
-    upstream.route(host="127.0.0.1").pass_through()  # image URLs served by `server`
-    upstream.post(f"{UPSTREAM}/images/edits").mock(
+    upstream.post(f"{UPSTREAM}/images/edits", name="edits").mock(
         return_value=httpx.Response(
             200,
             json={
@@ -85,8 +74,17 @@ async def client(
         yield c
 
 
+@pytest.fixture
+async def local_client(
+    make_config: MakeConfig, upstream: respx.MockRouter
+) -> AsyncIterator[httpx.AsyncClient]:
+    """The app with no upstream route: any upstream call fails the test."""
+    async with serve_in_process(make_config()) as c:
+        yield c
+
+
 def sent_upstream(upstream: respx.MockRouter) -> list[Part]:
-    request = upstream.routes[1].calls.last.request
+    request = upstream.routes["edits"].calls.last.request
     return parse_multipart(request.headers["content-type"], request.content)
 
 
@@ -172,7 +170,7 @@ JSON_SHAPES = [
 ]
 
 
-def json_body(shape: str, count: int, mask: bool, server: LoopbackServer) -> dict[str, Any]:
+def json_body(shape: str, count: int, mask: bool, server: FakeUpstream) -> dict[str, Any]:
     refs = []
     for i in range(count):
         data, fmt = sample(i)
@@ -195,14 +193,16 @@ def json_body(shape: str, count: int, mask: bool, server: LoopbackServer) -> dic
 async def test_json_shapes_reach_the_upstream_intact(
     client: httpx.AsyncClient,
     upstream: respx.MockRouter,
-    server: LoopbackServer,
+    server: FakeUpstream,
     shape: str,
     count: int,
     mask: bool,
 ) -> None:
+    by_url = [shape == "images: URLs" or (shape == "image: list" and i % 2) for i in range(count)]
+    if any(by_url) or (mask and not shape.startswith("images")):
+        upstream.route(host="127.0.0.1").pass_through()  # image URLs served by `server`
     response = await client.post("/v1/images/edits", json=json_body(shape, count, mask, server))
     assert response.status_code == 200, response.text
-    by_url = [shape == "images: URLs" or (shape == "image: list" and i % 2) for i in range(count)]
     names = [f"in_{i}.{sample(i)[1]}" if url else "" for i, url in enumerate(by_url)]
     assert_forwarded(sent_upstream(upstream), count, names, mask, BASE_FIELDS)
 
@@ -236,7 +236,8 @@ async def test_the_openai_path_alias_and_the_answer_are_those_of_generations(
     assert "response_format" not in {p.name for p in sent_upstream(upstream)}
 
 
-async def test_edits_run_on_the_local_carrier(client: httpx.AsyncClient) -> None:
+async def test_edits_run_on_the_local_carrier(local_client: httpx.AsyncClient) -> None:
+    client = local_client
     data, _ = sample(0)
     response = await client.post(
         "/v1/images/edits",
@@ -255,7 +256,10 @@ async def test_edits_run_on_the_local_carrier(client: httpx.AsyncClient) -> None
     assert Image.open(io.BytesIO(picture.content)).size == (1536, 1024)
 
 
-async def test_dall_e_2_edits_a_square_png_with_its_own_rules(client: httpx.AsyncClient) -> None:
+async def test_dall_e_2_edits_a_square_png_with_its_own_rules(
+    local_client: httpx.AsyncClient,
+) -> None:
+    client = local_client
     response = await client.post(
         "/v1/images/edits",
         data={"model": "dall-e-2", "prompt": "a hat", "size": "256x256"},

@@ -10,8 +10,10 @@ import orjson
 import pytest
 import respx
 
-from tests.conftest import UPSTREAM, UPSTREAM_KEY, MakeConfig, png_bytes, serve_in_process
-from tests.loopback import Reply, loopback_server
+from tests.support.app import serve_in_process
+from tests.support.config import UPSTREAM, UPSTREAM_KEY, MakeConfig
+from tests.support.images import png_bytes
+from tests.support.upstream import Reply, fake_upstream
 
 GENERATIONS = f"{UPSTREAM}/images/generations"
 PNG = png_bytes((64, 48))
@@ -112,8 +114,8 @@ async def test_upstream_url_is_downloaded_and_rehosted(
     make_config: MakeConfig, upstream: respx.MockRouter
 ) -> None:
     upstream.route(host="127.0.0.1").pass_through()
-    with loopback_server() as cdn:
-        cdn.routes["/x.png"] = Reply(body=PNG, headers={"content-type": "image/png"})
+    with fake_upstream() as cdn:
+        cdn.route("/x.png", Reply(body=PNG, headers={"content-type": "image/png"}))
         upstream.post(GENERATIONS).mock(
             return_value=httpx.Response(
                 200,
@@ -198,15 +200,18 @@ async def test_unusable_upstream_bodies_are_502(
     assert set(response.json()["error"]) == {"message", "type", "param", "code"}
 
 
+REFUSED = "refused the gateway's request"
+
+
 @pytest.mark.parametrize(
-    ("upstream_status", "client_status", "retry"),
+    ("upstream_status", "client_status", "code", "says", "failure"),
     [
-        (401, 502, None),
-        (403, 502, None),
-        (404, 502, None),
-        (500, 502, None),
-        (503, 502, None),
-        (429, 429, None),
+        (401, 502, "upstream_error", f"{REFUSED} (HTTP 401)", "carrier"),
+        (403, 502, "upstream_error", f"{REFUSED} (HTTP 403)", "carrier"),
+        (404, 502, "upstream_error", f"{REFUSED} (HTTP 404)", "carrier"),
+        (500, 502, "upstream_error", "failed (HTTP 500)", "transient"),
+        (503, 502, "upstream_error", "failed (HTTP 503)", "transient"),
+        (429, 429, "rate_limit_exceeded", "failed (HTTP 429)", "rate_limited"),
     ],
 )
 async def test_upstream_errors_map_to_client_errors(
@@ -214,8 +219,13 @@ async def test_upstream_errors_map_to_client_errors(
     upstream: respx.MockRouter,
     upstream_status: int,
     client_status: int,
-    retry: str | None,
+    code: str,
+    says: str,
+    failure: str,
 ) -> None:
+    """Each upstream status is named in the answer and counted as its kind of failure (a refusal
+    of the gateway's credentials or path is the carrier's fault, not a passing one); the
+    upstream's message, which may echo the key, is never passed on."""
     message = f"Incorrect API key provided: {UPSTREAM_KEY}"
     upstream.post(GENERATIONS).mock(
         return_value=httpx.Response(
@@ -232,11 +242,15 @@ async def test_upstream_errors_map_to_client_errors(
         )
     )
     response = await client.post("/v1/images/generations", json={"prompt": "x"})
+    carriers = {c["name"]: c for c in (await client.get("/v1/carriers")).json()["data"]}
     assert response.status_code == client_status
     assert UPSTREAM_KEY not in response.text
-    assert response.headers.get("x-should-retry") == retry
-    if client_status == 429:
-        assert response.headers["retry-after"] == "7"
+    error = response.json()["error"]
+    assert error["code"] == code and f"carrier 'up' {says}" in error["message"]
+    assert response.headers["x-imagegate-attempts"] == f"up:{upstream_status}"
+    assert response.headers.get("retry-after") == ("7" if upstream_status == 429 else None)
+    assert "x-should-retry" not in response.headers  # the SDK decides from the status
+    assert carriers["up"]["recent_failures"] == {failure: 1}
 
 
 async def test_upstream_400_keeps_its_message_and_is_not_retried(

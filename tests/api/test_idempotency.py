@@ -17,7 +17,9 @@ import respx
 from PIL import Image
 
 from app.inputs.spool import MemoryBlob
-from tests.conftest import UPSTREAM, MakeConfig, png_bytes, serve_in_process
+from tests.support.app import serve_in_process
+from tests.support.config import UPSTREAM, MakeConfig
+from tests.support.images import png_bytes
 
 GENERATIONS = f"{UPSTREAM}/images/generations"
 EDITS = f"{UPSTREAM}/images/edits"

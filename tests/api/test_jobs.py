@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import hashlib
-from pathlib import Path
+import sqlite3
+import time
+from contextlib import closing
 from typing import Any
 
 import httpx
 import pytest
 import respx
 
-from app.state.sqlite_jobs import SqliteJobStore
-from tests.conftest import UPSTREAM, MakeConfig, png_bytes, serve_in_process
+from tests.support.app import serve_in_process
+from tests.support.config import UPSTREAM, MakeConfig
+from tests.support.images import png_bytes
 
 GENERATIONS = f"{UPSTREAM}/images/generations"
 PNG = png_bytes((8, 8))
@@ -36,20 +38,35 @@ def as_key(key: str) -> dict[str, str]:
 
 
 async def poll(client: httpx.AsyncClient, url: str, key: str, until: set[str]) -> dict[str, Any]:
-    for _ in range(200):
+    """Wait for a job to reach one of ``until`` (it runs on the app's own loop, which this
+    yields to between reads), failing after a generous deadline."""
+    deadline = time.monotonic() + 10
+    while True:
         body: dict[str, Any] = (await client.get(url, headers=as_key(key))).json()
         if body.get("status") in until:
             return body
-        await asyncio.sleep(0.02)
-    raise AssertionError(f"job never reached {until}: {body}")
+        if time.monotonic() > deadline:
+            raise AssertionError(f"job never reached {until}: {body}")
+        await asyncio.sleep(0.01)
+
+
+def held_upstream(upstream: respx.MockRouter) -> tuple[asyncio.Event, asyncio.Event, list[bool]]:
+    """The upstream holds every call until ``release`` is set; ``entered`` is set by the first
+    call, and ``released_at_entry`` records, per call, whether ``release`` was already set."""
+    entered, release, released_at_entry = asyncio.Event(), asyncio.Event(), []
+
+    async def held(request: httpx.Request) -> httpx.Response:
+        released_at_entry.append(release.is_set())
+        entered.set()
+        await release.wait()
+        return OK
+
+    upstream.post(GENERATIONS).mock(side_effect=held)
+    return entered, release, released_at_entry
 
 
 async def test_lifecycle_and_scoping(make_config: MakeConfig, upstream: respx.MockRouter) -> None:
-    async def slow(request: httpx.Request) -> httpx.Response:
-        await asyncio.sleep(0.2)
-        return OK
-
-    upstream.post(GENERATIONS).mock(side_effect=slow)
+    entered, release, _ = held_upstream(upstream)
     async with serve_in_process(make_config(keyed())) as client:
         accepted = await client.post(
             "/v1/images/generations", json={"prompt": "x"}, headers={**ASYNC, **as_key("gk-1")}
@@ -68,8 +85,10 @@ async def test_lifecycle_and_scoping(make_config: MakeConfig, upstream: respx.Mo
         )
         assert accepted.headers["preference-applied"] == "respond-async"
         path = job["status_url"].removeprefix("http://gateway.test")
-        running = await poll(client, path, "gk-1", {"running"})
-        assert running["completed_at"] is None
+        await entered.wait()  # the job is at the upstream, held there: it must read as running
+        running = (await client.get(path, headers=as_key("gk-1"))).json()
+        assert running["status"] == "running" and running["completed_at"] is None
+        release.set()
         done = await poll(client, path, "gk-1", {"succeeded"})
         other = await client.get(path, headers=as_key("gk-2"))
         image = await client.get(done["result"]["data"][0]["url"])
@@ -112,7 +131,8 @@ async def test_failed_jobs_carry_the_error(
 async def test_bad_input_is_refused_before_a_job_exists(
     make_config: MakeConfig, upstream: respx.MockRouter
 ) -> None:
-    async with serve_in_process(make_config(keyed())) as client:
+    config = make_config(keyed())
+    async with serve_in_process(config) as client:
         bad = await client.post(
             "/v1/images/generations",
             json={"prompt": "x", "n": 0},
@@ -123,11 +143,12 @@ async def test_bad_input_is_refused_before_a_job_exists(
             json={"prompt": "x", "stream": True},
             headers={**ASYNC, **as_key("gk-1")},
         )
-    assert (
-        bad.status_code == 400
-        and both.status_code == 400
-        and both.json()["error"]["param"] == "stream"
-    )
+    assert bad.status_code == 400 and bad.json()["error"]["param"] == "n"
+    assert both.status_code == 400 and both.json()["error"]["param"] == "stream"
+    assert "location" not in bad.headers and "location" not in both.headers
+    assert not upstream.calls
+    with closing(sqlite3.connect(config.jobs.database)) as db:
+        assert db.execute("select count(*) from jobs").fetchone() == (0,)  # not even a failed one
 
 
 async def test_jobs_expire(make_config: MakeConfig, upstream: respx.MockRouter) -> None:
@@ -147,15 +168,7 @@ async def test_jobs_expire(make_config: MakeConfig, upstream: respx.MockRouter) 
 async def test_bounded_concurrency_and_queue_limit(
     make_config: MakeConfig, upstream: respx.MockRouter
 ) -> None:
-    release = asyncio.Event()
-    started: list[httpx.Request] = []
-
-    async def held(request: httpx.Request) -> httpx.Response:
-        started.append(request)
-        await release.wait()
-        return OK
-
-    route = upstream.post(GENERATIONS).mock(side_effect=held)
+    entered, release, released_at_entry = held_upstream(upstream)
     async with serve_in_process(make_config(keyed(max_running=1, max_queued=1))) as client:
 
         def post() -> Any:
@@ -164,34 +177,44 @@ async def test_bounded_concurrency_and_queue_limit(
             )
 
         first, second = (await post()).json(), (await post()).json()
-        await poll(client, f"/v1/images/jobs/{first['id']}", "gk-1", {"running"})
-        await asyncio.sleep(0.05)
+        await entered.wait()
         waiting = (
             await client.get(f"/v1/images/jobs/{second['id']}", headers=as_key("gk-1"))
         ).json()
         full = await post()
-        assert len(started) == 1 and waiting["status"] == "queued"
+        assert waiting["status"] == "queued"
         assert full.status_code == 429 and full.json()["error"]["code"] == "too_many_jobs"
         release.set()
         await poll(client, f"/v1/images/jobs/{second['id']}", "gk-1", {"succeeded"})
-    assert route.call_count == 2
+        assert (await client.get(f"/v1/images/jobs/{first['id']}", headers=as_key("gk-1"))).json()[
+            "status"
+        ] == "succeeded"
+    # Two upstream calls, and the second job reached the upstream only once the first was let go.
+    assert released_at_entry == [False, True]
 
 
 async def test_a_restart_reports_unfinished_jobs_as_failed(
-    make_config: MakeConfig, upstream: respx.MockRouter, tmp_path: Path
+    make_config: MakeConfig, upstream: respx.MockRouter
 ) -> None:
+    """A second gateway starting on the job database of one whose job is still running (as if
+    the first had crashed) reports that job as failed, to the caller who created it."""
+    entered, release, _ = held_upstream(upstream)
     config = make_config(keyed())
-    store = SqliteJobStore(Path(config.jobs.database))
-    caller_id = "key_" + hashlib.sha256(b"gk-1").hexdigest()[:16]  # how app.api.deps names callers
-    await store.create("imgjob_left-running", caller_id, 3600)
-    await store.update("imgjob_left-running", "running")
-    await store.close()
-    async with serve_in_process(config) as client:
-        body = (
-            await client.get("/v1/images/jobs/imgjob_left-running", headers=as_key("gk-1"))
+    async with serve_in_process(config) as first:
+        job = (
+            await first.post(
+                "/v1/images/generations", json={"prompt": "x"}, headers={**ASYNC, **as_key("gk-1")}
+            )
         ).json()
+        await entered.wait()
+        async with serve_in_process(config) as restarted:
+            path = f"/v1/images/jobs/{job['id']}"
+            body = (await restarted.get(path, headers=as_key("gk-1"))).json()
+            other = await restarted.get(path, headers=as_key("gk-2"))
+        release.set()
     assert body["status"] == "failed"
     assert body["error"]["code"] == "job_interrupted" and "restarted" in body["error"]["message"]
+    assert other.status_code == 404
 
 
 @pytest.mark.parametrize("prefer", ["respond-async", "wait=10, respond-async", "RESPOND-ASYNC"])

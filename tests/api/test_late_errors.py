@@ -9,7 +9,8 @@ import httpx
 import orjson
 import respx
 
-from tests.conftest import UPSTREAM, MakeConfig, serve_in_process
+from tests.support.app import serve_in_process
+from tests.support.config import UPSTREAM, MakeConfig
 
 GENERATIONS = f"{UPSTREAM}/images/generations"
 

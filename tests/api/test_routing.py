@@ -13,52 +13,10 @@ import httpx
 import pytest
 import respx
 
-from tests.conftest import MakeConfig, png_bytes, serve_in_process
-
-A = "http://a.test/v1/images/generations"
-B = "http://b.test/v1/images/generations"
-PNG = png_bytes((16, 16))
-OK = httpx.Response(
-    200, json={"created": 1, "data": [{"b64_json": base64.b64encode(PNG).decode()}]}
-)
-
-
-def two_carriers(retries: int = 0, failures: int = 2, **route_b: Any):
-    def edit(data: dict) -> None:
-        data["carriers"] = [
-            {
-                "name": "a",
-                "kind": "openai",
-                "base_url": "http://a.test/v1",
-                "api_key": "sk-a",
-                "retries": retries,
-                "timeout": 2,
-            },
-            {
-                "name": "b",
-                "kind": "openai",
-                "base_url": "http://b.test/v1",
-                "api_key": "sk-b",
-                "retries": retries,
-                "timeout": 2,
-            },
-        ]
-        data["routing"]["cooldown"] = {"failures": failures, "window": 60, "duration": 60}
-        data["models"] = [
-            {
-                "name": "gpt-image-2",
-                "rules": "gpt-image-2",
-                "carriers": [{"carrier": "a"}, {"carrier": "b", **route_b}],
-            },
-            {
-                "name": "deadline",
-                "rules": "gpt-image-2",
-                "timeout": 0.3,
-                "carriers": [{"carrier": "a"}],
-            },
-        ]
-
-    return edit
+from tests.support.app import serve_in_process
+from tests.support.config import MakeConfig
+from tests.support.images import png_bytes
+from tests.support.routing import OK, PNG, A, B, two_carriers
 
 
 async def generate(client: httpx.AsyncClient, **extra: Any) -> httpx.Response:
@@ -112,6 +70,7 @@ async def test_falls_back_to_the_next_carrier(
         },
     ],
 )
+@pytest.mark.respx(assert_all_called=False)  # b is declared to show it is never called
 async def test_no_fallback_after_a_refusal(
     make_config: MakeConfig, upstream: respx.MockRouter, error: dict
 ) -> None:
@@ -241,6 +200,7 @@ async def test_weights_within_a_tier_spread_the_load(
     assert 0.65 <= a.call_count / 200 <= 0.85
 
 
+@pytest.mark.respx(assert_all_called=False)  # respx records no call for a cancelled side effect
 async def test_the_deadline_is_respected(
     make_config: MakeConfig, upstream: respx.MockRouter
 ) -> None:

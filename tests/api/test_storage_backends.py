@@ -18,7 +18,8 @@ from app.config import StorageConfig
 from app.domain import ImageFormat, StoredRef
 from app.errors import StorageFailed
 from app.storage import BACKENDS, Backend, LocalStorage, new_image_id
-from tests.conftest import MakeConfig, serve_in_process
+from tests.support.app import serve_in_process
+from tests.support.config import MakeConfig
 
 
 class SignedStorage(LocalStorage):

@@ -8,10 +8,12 @@ from collections.abc import Mapping
 
 import httpx
 import orjson
+import pytest
 import respx
 
-from tests.api.test_routing import PNG, A, B, two_carriers
-from tests.conftest import MakeConfig, serve_in_process
+from tests.support.app import serve_in_process
+from tests.support.config import MakeConfig
+from tests.support.routing import PNG, A, B, two_carriers
 
 B64 = base64.b64encode(PNG).decode()
 
@@ -36,6 +38,7 @@ async def stream(client: httpx.AsyncClient) -> str:
     return response.text
 
 
+@pytest.mark.respx(assert_all_called=False)  # b is declared to show it is never called
 async def test_a_stream_retries_a_transient_failure_before_its_first_event(
     make_config: MakeConfig, upstream: respx.MockRouter
 ) -> None:
@@ -60,6 +63,7 @@ async def test_a_stream_falls_back_to_the_next_carrier_before_its_first_event(
     assert "image_generation.completed" in text
 
 
+@pytest.mark.respx(assert_all_called=False)  # b is declared to show it is never called
 async def test_no_second_attempt_once_partial_images_were_sent(
     make_config: MakeConfig, upstream: respx.MockRouter
 ) -> None:

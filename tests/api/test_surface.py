@@ -8,7 +8,8 @@ import httpx
 import pytest
 import respx
 
-from tests.conftest import MakeConfig, serve_in_process
+from tests.support.app import serve_in_process
+from tests.support.config import MakeConfig
 
 
 async def test_models_list_and_retrieve(client: httpx.AsyncClient) -> None:

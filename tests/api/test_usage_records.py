@@ -13,7 +13,9 @@ import pytest
 import respx
 
 from app.domain import UsageRecord
-from tests.conftest import UPSTREAM, MakeConfig, png_bytes, serve_in_process
+from tests.support.app import serve_in_process
+from tests.support.config import UPSTREAM, MakeConfig
+from tests.support.images import png_bytes
 
 GENERATIONS = f"{UPSTREAM}/images/generations"
 PNG = png_bytes((16, 16))

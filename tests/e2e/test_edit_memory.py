@@ -9,8 +9,8 @@ from pathlib import Path
 
 import httpx
 
-from tests.conftest import png_bytes
-from tests.e2e.conftest import RunningGateway
+from tests.support.gateway import RunningGateway
+from tests.support.images import png_bytes
 
 MB = 1024 * 1024
 

@@ -9,11 +9,7 @@ import openai
 import pytest
 from PIL import Image
 
-from tests.e2e.conftest import RunningGateway
-
-
-def sdk(gateway: RunningGateway) -> openai.OpenAI:
-    return openai.OpenAI(base_url=f"{gateway.url}/v1", api_key="anything-when-open", max_retries=0)
+from tests.support.gateway import RunningGateway, sdk
 
 
 def test_readme_example_returns_a_served_1536x1024_png(offline_gateway: RunningGateway) -> None:

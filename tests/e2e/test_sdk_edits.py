@@ -13,11 +13,10 @@ import openai
 import pytest
 from PIL import Image
 
-from tests.conftest import base_config, write_config
-from tests.e2e.conftest import RunningGateway, start_gateway, stop_gateway
-from tests.e2e.test_sdk import sdk
-from tests.loopback import LoopbackServer, Reply, Seen, loopback_server
-from tests.multipart import parse_multipart
+from tests.support.config import base_config, write_config
+from tests.support.gateway import RunningGateway, sdk, start_gateway, stop_gateway
+from tests.support.multipart import parse_multipart
+from tests.support.upstream import FakeUpstream, Reply, Seen, fake_upstream
 
 RESULT = Image.new("RGB", (16, 16), (0, 0, 255))
 
@@ -45,9 +44,9 @@ def fetch_picture(url: str) -> Image.Image:
 
 
 @pytest.fixture(scope="module")
-def upstream() -> Iterator[LoopbackServer]:
+def upstream() -> Iterator[FakeUpstream]:
     """An OpenAI-compatible upstream on 127.0.0.1 that answers every edit with one image."""
-    with loopback_server() as server:
+    with fake_upstream() as server:
 
         def answer(seen: Seen) -> Reply:
             out = io.BytesIO()
@@ -57,13 +56,13 @@ def upstream() -> Iterator[LoopbackServer]:
                 body=json.dumps(body).encode(), headers={"content-type": "application/json"}
             )
 
-        server.routes["/v1/images/edits"] = answer
+        server.route("/v1/images/edits", answer)
         yield server
 
 
 @pytest.fixture(scope="module")
 def gateway(
-    upstream: LoopbackServer, tmp_path_factory: pytest.TempPathFactory
+    upstream: FakeUpstream, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[RunningGateway]:
     """One real gateway for this module: gpt-image-2 goes to ``upstream``, ``offline`` to the
     local carrier; image URLs on 127.0.0.1 (only) may be fetched."""
@@ -114,7 +113,7 @@ def test_sdk_bad_edits_are_openai_errors(gateway: RunningGateway) -> None:
 
 
 def test_sdk_multi_image_edit_through_an_openai_compatible_upstream(
-    gateway: RunningGateway, upstream: LoopbackServer, tmp_path: Path
+    gateway: RunningGateway, upstream: FakeUpstream, tmp_path: Path
 ) -> None:
     images = [picture((i * 15, 100, 200), ("PNG", "JPEG", "WEBP")[i % 3]) for i in range(16)]
     named = tmp_path / "first.png"
@@ -142,9 +141,9 @@ def test_sdk_multi_image_edit_through_an_openai_compatible_upstream(
 
 
 def test_json_edit_with_an_allow_listed_url_through_an_upstream(
-    gateway: RunningGateway, upstream: LoopbackServer
+    gateway: RunningGateway, upstream: FakeUpstream
 ) -> None:
-    upstream.routes["/assets/cat.jpg"] = Reply(body=picture((9, 9, 9), "JPEG"))
+    upstream.route("/assets/cat.jpg", Reply(body=picture((9, 9, 9), "JPEG")))
     response = httpx.post(
         f"{gateway.url}/v1/images/edits",
         json={
@@ -167,8 +166,8 @@ def test_json_edit_with_an_allow_listed_url_through_an_upstream(
 def test_json_edit_urls_to_addresses_off_the_allow_list_are_refused(
     gateway: RunningGateway, host: str
 ) -> None:
-    with loopback_server(host) as target:
-        target.routes["/cat.png"] = Reply(body=picture((1, 1, 1)))
+    with fake_upstream(host) as target:
+        target.route("/cat.png", Reply(body=picture((1, 1, 1))))
         response = httpx.post(
             f"{gateway.url}/v1/images/edits",
             json={"model": "offline", "prompt": "a hat", "image": target.url("/cat.png")},

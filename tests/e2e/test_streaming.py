@@ -18,8 +18,10 @@ import pytest
 from PIL import Image
 
 from app.carriers.openai.sse import SSEDecoder, SSEEvent
-from tests.e2e.conftest import RunningGateway
-from tests.support.upstream_server import ScriptedUpstream, scripted_upstream
+from tests.support.gateway import RunningGateway, wait_until
+from tests.support.upstream import FakeUpstream, Gate, fake_upstream
+
+KEEPALIVE = b": keep-alive\n\n"
 
 
 @cache
@@ -72,14 +74,14 @@ def completed(usage: dict[str, Any] | None = None) -> tuple[str, str, dict[str, 
 
 
 @pytest.fixture
-def upstream_server() -> Iterator[ScriptedUpstream]:
-    with scripted_upstream() as server:
+def upstream_server() -> Iterator[FakeUpstream]:
+    with fake_upstream() as server:
         yield server
 
 
 @pytest.fixture
 def gateway(
-    gateway_factory: Callable[..., RunningGateway], upstream_server: ScriptedUpstream
+    gateway_factory: Callable[..., RunningGateway], upstream_server: FakeUpstream
 ) -> Callable[..., RunningGateway]:
     def start(
         *,
@@ -129,11 +131,31 @@ def stream(gateway: RunningGateway, **body: Any) -> tuple[httpx.Response, list[S
         return response, [], response.content
 
 
+def stream_opening(
+    gateway: RunningGateway, gate: Gate, when: Callable[[bytes], bool], **body: Any
+) -> tuple[list[SSEEvent], bytes]:
+    """Stream a generation whose upstream is held on ``gate``; open the gate as soon as what the
+    client has received so far satisfies ``when`` (the gateway's keep-alives, say)."""
+    payload = {"prompt": "a fox", "stream": True, **body}
+    decoder, events, raw = SSEDecoder(), [], b""
+    with httpx.stream(
+        "POST", f"{gateway.url}/v1/images/generations", json=payload, timeout=30
+    ) as response:
+        assert response.status_code == 200
+        for chunk in response.iter_bytes():
+            raw += chunk
+            events += decoder.feed(chunk)
+            if when(raw):
+                gate.open()
+    assert gate.reached.is_set()
+    return events, raw
+
+
 def test_pass_through_order_content_and_rehosted_url(
-    gateway: Callable[..., RunningGateway], upstream_server: ScriptedUpstream
+    gateway: Callable[..., RunningGateway], upstream_server: FakeUpstream
 ) -> None:
     first, second = partial(0, 1), partial(1, 8)
-    upstream_server.scripts.append([first, ("sleep", 0.05), second, ("sleep", 0.05), completed()])
+    upstream_server.script([first, ("sleep", 0.05), second, ("sleep", 0.05), completed()])
     response, events, _ = stream(gateway(), partial_images=2)
     assert response.status_code == 200
     assert [e.event for e in events] == [
@@ -157,32 +179,37 @@ def test_pass_through_order_content_and_rehosted_url(
 
 
 def test_keepalive_comments_while_a_slow_upstream_works(
-    gateway: Callable[..., RunningGateway], upstream_server: ScriptedUpstream
+    gateway: Callable[..., RunningGateway], upstream_server: FakeUpstream
 ) -> None:
-    upstream_server.scripts.append([("sleep", 0.8), completed()])
-    response, events, raw = stream(gateway(keepalive=0.1, first_wait=0.05))
-    assert response.status_code == 200
-    assert raw.count(b": keep-alive\n\n") >= 4
+    gate = upstream_server.gate()  # the upstream works until the client has seen 4 keep-alives
+    upstream_server.script([("wait", gate), completed()])
+    events, raw = stream_opening(
+        gateway(keepalive=0.1, first_wait=0.05), gate, lambda raw: raw.count(KEEPALIVE) >= 4
+    )
+    assert raw.count(KEEPALIVE) >= 4
     assert raw.index(b": keep-alive") < raw.index(b"event: image_generation.completed")
     assert [e.event for e in events] == ["image_generation.completed", None]
     assert b"event: ping" not in raw and b"data: \n" not in raw
 
 
 def test_a_carrier_that_cannot_stream_is_synthesized(
-    gateway: Callable[..., RunningGateway], upstream_server: ScriptedUpstream
+    gateway: Callable[..., RunningGateway], upstream_server: FakeUpstream
 ) -> None:
-    upstream_server.scripts.append(
-        [("sleep", 0.3), ("json", 200, {"created": 1, "data": [{"b64_json": b64(big_png())}]})]
-    )
-    response, events, raw = stream(gateway(up_streams=False, keepalive=0.1), partial_images=2)
+    gate = upstream_server.gate()  # the upstream answers once the client has seen a keep-alive
+    reply = ("json", 200, {"created": 1, "data": [{"b64_json": b64(big_png())}]})
+    upstream_server.script([("wait", gate), reply])
+    events, raw = stream_opening(
+        gateway(up_streams=False, keepalive=0.1), gate, lambda raw: KEEPALIVE in raw,
+        partial_images=2,
+    )  # fmt: skip
     assert [e.event for e in events] == ["image_generation.completed", None]
-    assert b": keep-alive" in raw
+    assert raw.index(KEEPALIVE) < raw.index(b"event: image_generation.completed")
     sent = orjson.loads(upstream_server.requests[0].body)
     assert "stream" not in sent and "partial_images" not in sent
 
 
 def test_errors_before_the_first_event_are_http_errors(
-    gateway: Callable[..., RunningGateway], upstream_server: ScriptedUpstream
+    gateway: Callable[..., RunningGateway], upstream_server: FakeUpstream
 ) -> None:
     refusal = {
         "message": "rejected by the safety system",
@@ -190,17 +217,17 @@ def test_errors_before_the_first_event_are_http_errors(
         "param": None,
         "code": "moderation_blocked",
     }
-    upstream_server.scripts.append([("json", 400, {"error": refusal})])
+    upstream_server.script([("json", 400, {"error": refusal})])
     response, events, body = stream(gateway(first_wait=2))
     assert response.status_code == 400 and not events
     assert orjson.loads(body) == {"error": refusal}
 
 
 def test_fallback_happens_only_before_the_first_event(
-    gateway: Callable[..., RunningGateway], upstream_server: ScriptedUpstream
+    gateway: Callable[..., RunningGateway], upstream_server: FakeUpstream
 ) -> None:
     running = gateway(second=True, first_wait=2)
-    upstream_server.scripts.append([("json", 503, {"error": {"message": "overloaded"}})])
+    upstream_server.script([("json", 503, {"error": {"message": "overloaded"}})])
     response, events, _ = stream(running)
     assert response.status_code == 200
     assert [e.event for e in events] == [
@@ -218,7 +245,7 @@ def test_fallback_happens_only_before_the_first_event(
             "code": None,
         },
     }
-    upstream_server.scripts.append(
+    upstream_server.script(
         [partial(0, 0.1), ("raw", b"event: error\ndata: " + orjson.dumps(error) + b"\n\n")]
     )
     response, events, _ = stream(running, partial_images=1)
@@ -229,18 +256,19 @@ def test_fallback_happens_only_before_the_first_event(
 
 
 def test_a_stream_that_ends_early_ends_with_an_error_event(
-    gateway: Callable[..., RunningGateway], upstream_server: ScriptedUpstream
+    gateway: Callable[..., RunningGateway], upstream_server: FakeUpstream
 ) -> None:
-    upstream_server.scripts.append([partial(0, 0.1)])
+    upstream_server.script([partial(0, 0.1)])
     _, events, _ = stream(gateway(), partial_images=1)
     assert [e.event for e in events] == ["image_generation.partial_image", "error"]
 
 
 def test_a_client_that_leaves_mid_stream_does_not_lose_the_image(
-    gateway: Callable[..., RunningGateway], upstream_server: ScriptedUpstream, tmp_path: Path
+    gateway: Callable[..., RunningGateway], upstream_server: FakeUpstream, tmp_path: Path
 ) -> None:
     running = gateway()
-    upstream_server.scripts.append([partial(0, 0.5), ("sleep", 0.5), completed()])
+    gate = upstream_server.gate()  # the final image comes only once the client has left
+    upstream_server.script([partial(0, 0.5), ("wait", gate), completed()])
     payload = {"prompt": "a fox", "stream": True, "partial_images": 1}
     with httpx.stream(
         "POST",
@@ -252,25 +280,20 @@ def test_a_client_that_leaves_mid_stream_does_not_lose_the_image(
         for chunk in response.iter_bytes():
             if decoder.feed(chunk):
                 break  # got the first partial image: leave
-    stored: list[Path] = []
-    for _ in range(100):
-        stored = list((tmp_path / "images").rglob("*.png"))
-        if stored:
-            break
-        time.sleep(0.05)
+    gate.open()
+    # The gateway logs the request once the final image is stored.
+    wait_until(lambda: "usage request=left-early" in running.log(), what="the usage line")
+    stored = list((tmp_path / "images").rglob("*.png"))
     assert [p.read_bytes() for p in stored] == [big_png()]
-    deadline = time.monotonic() + 5
-    while "request=left-early" not in running.log() and time.monotonic() < deadline:
-        time.sleep(0.05)
     usage = [line for line in running.log().splitlines() if "usage request=left-early" in line]
     assert len(usage) == 1
     assert "outcome=succeeded" in usage[0] and "client_gone=true" in usage[0]
 
 
 def test_the_openai_sdk_iterates_the_stream(
-    gateway: Callable[..., RunningGateway], upstream_server: ScriptedUpstream
+    gateway: Callable[..., RunningGateway], upstream_server: FakeUpstream
 ) -> None:
-    upstream_server.scripts.append([partial(0, 1), partial(1, 1), completed()])
+    upstream_server.script([partial(0, 1), partial(1, 1), completed()])
     client = openai.OpenAI(base_url=f"{gateway().url}/v1", api_key="x", max_retries=0)
     events = list(
         client.images.generate(model="gpt-image-2", prompt="a fox", stream=True, partial_images=2)
@@ -285,34 +308,45 @@ def test_the_openai_sdk_iterates_the_stream(
 
 
 def test_json_keepalive_survives_an_idle_timeout(
-    gateway: Callable[..., RunningGateway], upstream_server: ScriptedUpstream
+    gateway: Callable[..., RunningGateway], upstream_server: FakeUpstream
 ) -> None:
     running = gateway(keepalive=0.1)
     reply = ("json", 200, {"created": 1, "data": [{"b64_json": b64(big_png())}]})
     idle_timeout = httpx.Timeout(5, read=0.4)  # the "proxy" cuts connections idle for 0.4 s
-    upstream_server.scripts.append([("sleep", 1.0), reply])
+    held = upstream_server.gate()  # without keep-alives nothing is sent while it is held
+    upstream_server.script([("wait", held), reply])
     with pytest.raises(httpx.ReadTimeout):
         httpx.post(
             f"{running.url}/v1/images/generations", json={"prompt": "x"}, timeout=idle_timeout
         )
-    upstream_server.scripts.append([("sleep", 1.0), reply])
-    kept = httpx.post(
+    held.open()
+    slow = upstream_server.gate()  # held until the client has waited twice the idle timeout
+    upstream_server.script([("wait", slow), reply])
+    started, body = time.monotonic(), b""
+    with httpx.stream(
+        "POST",
         f"{running.url}/v1/images/generations",
         json={"prompt": "x"},
         headers={"x-imagegate-keepalive": "1"},
         timeout=idle_timeout,
-    )
-    assert kept.status_code == 200 and kept.content.startswith(b" ")
-    assert httpx.get(kept.json()["data"][0]["url"]).content == big_png()
+    ) as kept:
+        for chunk in kept.iter_bytes():
+            body += chunk
+            if time.monotonic() - started > 0.8:
+                slow.open()
+    assert kept.status_code == 200 and body.startswith(b" ")
+    assert slow.reached.is_set() and time.monotonic() - started > 0.8
+    assert httpx.get(orjson.loads(body)["data"][0]["url"]).content == big_png()
 
 
 def test_json_keepalive_late_errors_arrive_as_200_with_an_error_body(
-    gateway: Callable[..., RunningGateway], upstream_server: ScriptedUpstream
+    gateway: Callable[..., RunningGateway], upstream_server: FakeUpstream
 ) -> None:
-    running = gateway(keepalive=0.1, keepalive_json=True)
-    upstream_server.scripts.append(
+    running = gateway(keepalive=0.5, keepalive_json=True)
+    gate = upstream_server.gate()  # the refusal comes after the first keep-alive byte
+    upstream_server.script(
         [
-            ("sleep", 0.5),
+            ("wait", gate),
             (
                 "json",
                 400,
@@ -327,9 +361,16 @@ def test_json_keepalive_late_errors_arrive_as_200_with_an_error_body(
             ),
         ]
     )
-    late = httpx.post(f"{running.url}/v1/images/generations", json={"prompt": "x"}, timeout=10)
-    assert late.status_code == 200 and late.json()["error"]["code"] == "moderation_blocked"
+    body = b""
+    with httpx.stream(
+        "POST", f"{running.url}/v1/images/generations", json={"prompt": "x"}, timeout=10
+    ) as late:
+        for chunk in late.iter_bytes():
+            body += chunk
+            gate.open()
+    assert body.startswith(b" ")
+    assert late.status_code == 200 and orjson.loads(body)["error"]["code"] == "moderation_blocked"
     quick = httpx.post(
         f"{running.url}/v1/images/generations", json={"prompt": "x", "n": 99}, timeout=10
     )
-    assert quick.status_code == 400  # fails before the first keep-alive: a real status
+    assert quick.status_code == 400  # fails well before the first keep-alive: a real status

@@ -14,7 +14,7 @@ from app.carriers.local.options import LocalConfig
 from app.carriers.openai.options import OpenAIConfig
 from app.config.loader import ConfigError, load_config
 from app.config.schema import CarrierConfig
-from tests.conftest import base_config, write_config
+from tests.support.config import base_config, write_config
 
 
 def load_carriers(tmp_path: Path, *carriers: dict[str, Any]) -> tuple[CarrierConfig, ...]:

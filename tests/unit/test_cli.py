@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from app.cli import main
-from tests.conftest import ROOT, base_config, write_config
+from tests.support.config import ROOT, base_config, write_config
 
 
 def test_check_config_prints_the_routes_with_secrets_masked(

@@ -9,7 +9,7 @@ import pytest
 
 from app.carriers import CARRIER_OPTIONS
 from app.config.loader import ConfigError, interpolate, key_path, load_config
-from tests.conftest import ROOT, base_config, write_config
+from tests.support.config import ROOT, base_config, write_config
 
 
 def load(tmp_path: Path, data: dict[str, Any], env: dict[str, str] | None = None):

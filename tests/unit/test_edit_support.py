@@ -15,8 +15,8 @@ from app.core.catalog import ModelSpec, Route
 from app.core.routing import candidates, route_problem
 from app.domain import ImageJob
 from app.errors import UnsupportedParameter
-from tests.conftest import input_image
-from tests.unit.test_normalize import RULES
+from tests.support.images import input_image
+from tests.support.rules import RULES
 
 GI1 = RULES["gpt-image-1"]
 

@@ -9,8 +9,8 @@ import pytest
 from app.core.normalize import normalize
 from app.domain import InputImage
 from app.errors import InvalidRequest
-from tests.conftest import input_image
-from tests.unit.test_normalize import RULES
+from tests.support.images import input_image
+from tests.support.rules import RULES
 
 MB = 1024 * 1024
 

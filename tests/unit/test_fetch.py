@@ -17,8 +17,8 @@ import respx
 from app.config import FetchConfig
 from app.inputs.fetch import FetchError, SafeFetcher, refusal
 from app.inputs.spool import Spool
-from tests.conftest import png_bytes
-from tests.loopback import LoopbackServer, Reply, loopback_server
+from tests.support.images import png_bytes
+from tests.support.upstream import FakeUpstream, Reply, fake_upstream
 
 PNG = png_bytes()
 
@@ -54,24 +54,24 @@ async def fetch(f: SafeFetcher, url: str, max_bytes: int = 10_000_000) -> bytes:
 
 
 @pytest.fixture
-def server() -> Iterator[LoopbackServer]:
-    with loopback_server() as s:
-        s.routes["/img.png"] = Reply(body=PNG, headers={"content-type": "image/png"})
+def server() -> Iterator[FakeUpstream]:
+    with fake_upstream() as s:
+        s.route("/img.png", Reply(body=PNG, headers={"content-type": "image/png"}))
         yield s
 
 
 @pytest.fixture
-def server6() -> Iterator[LoopbackServer]:
-    with loopback_server("::1") as s:
-        s.routes["/img.png"] = Reply(body=PNG)
+def server6() -> Iterator[FakeUpstream]:
+    with fake_upstream("::1") as s:
+        s.route("/img.png", Reply(body=PNG))
         yield s
 
 
 @pytest.fixture
-def other() -> Iterator[LoopbackServer]:
+def other() -> Iterator[FakeUpstream]:
     """A second server, on 127.0.0.2: the target of rebinding and redirect attacks."""
-    with loopback_server("127.0.0.2") as s:
-        s.routes["/img.png"] = Reply(body=PNG)
+    with fake_upstream("127.0.0.2") as s:
+        s.route("/img.png", Reply(body=PNG))
         yield s
 
 
@@ -146,8 +146,8 @@ SSRF = [
 @pytest.mark.parametrize("template", SSRF)
 async def test_refused_urls_are_never_connected_to(
     template: str,
-    server: LoopbackServer,
-    server6: LoopbackServer,
+    server: FakeUpstream,
+    server6: FakeUpstream,
     connections: list[tuple[str, int]],
 ) -> None:
     url = template.format(port=server.port, port6=server6.port)
@@ -170,7 +170,7 @@ async def test_unresolvable_hosts_fail_without_connecting(
 
 
 async def test_the_allow_list_admits_a_private_asset_server_and_pins_the_address(
-    server: LoopbackServer, connections: list[tuple[str, int]]
+    server: FakeUpstream, connections: list[tuple[str, int]]
 ) -> None:
     dns = FakeDNS(assets_test="127.0.0.1")
     f = fetcher(dns, allow=["127.0.0.1/32"])
@@ -195,7 +195,7 @@ async def test_the_allow_list_admits_a_private_asset_server_and_pins_the_address
     ],
 )
 async def test_allow_list_entries(
-    allow: list[str], host: str, admitted: bool, server: LoopbackServer
+    allow: list[str], host: str, admitted: bool, server: FakeUpstream
 ) -> None:
     f = fetcher(FakeDNS(**{host: "127.0.0.1"}), allow=allow)
     url = f"http://{host}:{server.port}/img.png"
@@ -208,7 +208,7 @@ async def test_allow_list_entries(
 
 
 async def test_dns_rebinding_has_no_window(
-    server: LoopbackServer, other: LoopbackServer, connections: list[tuple[str, int]]
+    server: FakeUpstream, other: FakeUpstream, connections: list[tuple[str, int]]
 ) -> None:
     """The name is looked up once; a second answer (127.0.0.2) is never asked for or used."""
     dns = FakeDNS(flip_test=[["127.0.0.1"], ["127.0.0.2"]])  # type: ignore[list-item]
@@ -233,9 +233,9 @@ async def test_dns_rebinding_has_no_window(
     ],
 )
 async def test_a_redirect_to_a_refused_address_is_not_followed(
-    location: str, server: LoopbackServer, other: LoopbackServer, connections: list[tuple[str, int]]
+    location: str, server: FakeUpstream, other: FakeUpstream, connections: list[tuple[str, int]]
 ) -> None:
-    server.routes["/start"] = Reply(302, headers={"location": location.format(other=other.port)})
+    server.route("/start", Reply(302, headers={"location": location.format(other=other.port)}))
     dns = FakeDNS(public_test="127.0.0.1", internal_test="127.0.0.2")
     f = fetcher(dns, allow=["127.0.0.1/32"])  # as if public.test were a public host
     with pytest.raises(FetchError) as info:
@@ -245,16 +245,16 @@ async def test_a_redirect_to_a_refused_address_is_not_followed(
     assert {address for address, _ in connections} == {"127.0.0.1"}
 
 
-async def test_relative_redirects_are_followed_and_checked(server: LoopbackServer) -> None:
-    server.routes["/start"] = Reply(301, headers={"location": "/img.png"})
+async def test_relative_redirects_are_followed_and_checked(server: FakeUpstream) -> None:
+    server.route("/start", Reply(301, headers={"location": "/img.png"}))
     f = fetcher(FakeDNS(cdn_test="127.0.0.1"), allow=["127.0.0.1/32"])
     assert await fetch(f, f"http://cdn.test:{server.port}/start") == PNG
     assert [r.path for r in server.requests] == ["/start", "/img.png"]
     assert server.requests[1].headers["host"] == f"cdn.test:{server.port}"
 
 
-async def test_redirects_are_followed_only_a_few_times(server: LoopbackServer) -> None:
-    server.routes["/loop"] = Reply(302, headers={"location": "/loop"})
+async def test_redirects_are_followed_only_a_few_times(server: FakeUpstream) -> None:
+    server.route("/loop", Reply(302, headers={"location": "/loop"}))
     f = fetcher(FakeDNS(), allow=["127.0.0.1/32"], max_redirects=3)
     with pytest.raises(FetchError, match="redirected more than 3 times"):
         await fetch(f, f"http://127.0.0.1:{server.port}/loop")
@@ -265,16 +265,16 @@ async def test_redirects_are_followed_only_a_few_times(server: LoopbackServer) -
 
 
 @pytest.mark.parametrize("declared", [True, False])
-async def test_bodies_over_the_cap_are_refused(server: LoopbackServer, declared: bool) -> None:
-    server.routes["/big"] = Reply(body=b"\0" * 50_000, length=declared)
+async def test_bodies_over_the_cap_are_refused(server: FakeUpstream, declared: bool) -> None:
+    server.route("/big", Reply(body=b"\0" * 50_000, length=declared))
     f = fetcher(allow=["127.0.0.1/32"])
     with pytest.raises(FetchError) as info:
         await fetch(f, f"http://127.0.0.1:{server.port}/big", max_bytes=10_000)
     assert info.value.too_large
 
 
-async def test_a_slow_server_hits_the_deadline(server: LoopbackServer) -> None:
-    server.routes["/slow"] = Reply(body=PNG, delay=2)
+async def test_a_slow_server_hits_the_deadline(server: FakeUpstream) -> None:
+    server.route("/slow", Reply(body=PNG, delay=2))
     f = fetcher(allow=["127.0.0.1/32"], timeout=0.3)
     started = time.monotonic()
     with pytest.raises(FetchError, match="did not answer in time|longer than"):
@@ -289,22 +289,22 @@ async def test_a_slow_server_hits_the_deadline(server: LoopbackServer) -> None:
         (Reply(200, PNG, headers={"content-encoding": "gzip"}), "compressed"),
     ],
 )
-async def test_unusable_answers(server: LoopbackServer, reply: Reply, message: str) -> None:
-    server.routes["/x"] = reply
+async def test_unusable_answers(server: FakeUpstream, reply: Reply, message: str) -> None:
+    server.route("/x", reply)
     with pytest.raises(FetchError, match=message):
         await fetch(fetcher(allow=["127.0.0.1/32"]), f"http://127.0.0.1:{server.port}/x")
 
 
 async def test_a_closed_port_is_unreachable() -> None:
-    with loopback_server() as s:
+    with fake_upstream() as s:
         port = s.port
     with pytest.raises(FetchError, match="could not be reached"):
         await fetch(fetcher(allow=["127.0.0.1/32"]), f"http://127.0.0.1:{port}/img.png")
 
 
-async def test_large_bodies_are_spooled_to_disk(server: LoopbackServer) -> None:
+async def test_large_bodies_are_spooled_to_disk(server: FakeUpstream) -> None:
     body = PNG + b"\0" * 300_000
-    server.routes["/big.png"] = Reply(body=body)
+    server.route("/big.png", Reply(body=body))
     f = fetcher(allow=["127.0.0.1/32"])
     with Spool(threshold=64 * 1024) as spool:
         blob = await f.fetch(f"http://127.0.0.1:{server.port}/big.png", spool.writer(), 10**6)

@@ -11,7 +11,7 @@ from app.carriers.local.carrier import LocalCarrier
 from app.carriers.local.options import LocalConfig
 from app.core.catalog import Route
 from app.domain import CarrierResult, ImageJob
-from tests.unit.test_normalize import RULES, job
+from tests.support.rules import RULES, job
 
 
 async def run(job: ImageJob) -> CarrierResult:

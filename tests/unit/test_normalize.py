@@ -5,33 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-import yaml
 
-from app.config.rules import RuleSet, resolve_rule_sets
 from app.core.normalize import normalize
-from app.domain import Operation
 from app.errors import InvalidRequest, InvalidType, MissingParameter, UnsupportedParameter
-from tests.conftest import ROOT, input_image
+from tests.support.rules import RULES, job
 
-RULES = {
-    name: RuleSet.model_validate(flat)
-    for name, flat in resolve_rule_sets(
-        yaml.safe_load((ROOT / "config" / "rules.yaml").read_text())
-    ).items()
-}
 GPT = ["gpt-image-1", "gpt-image-1.5", "gpt-image-1-mini", "gpt-image-2", "gpt-image-2.5"]
-
-
-def job(rules: str, operation: Operation = "generate", **params: Any):
-    raw = {"prompt": "a red fox", **params}
-    return normalize(
-        raw,
-        operation=operation,
-        model=rules,
-        rules=RULES[rules],
-        default_response_format="url",
-        images=[input_image()] if operation == "edit" else (),
-    )
 
 
 def refused(rules: str, **params: Any) -> InvalidRequest:

@@ -18,7 +18,7 @@ from app.carriers.openai.options import OpenAIConfig
 from app.core.catalog import Route
 from app.core.failures import CarrierFailure
 from app.domain import ImageJob, UpstreamImage
-from tests.unit.test_normalize import RULES
+from tests.support.rules import RULES
 
 URL = "http://upstream.test/v1"
 PNG = b"\x89PNG\r\n\x1a\n" + random.Random(3).randbytes(300_000)

@@ -9,8 +9,8 @@ import pytest
 from app.carriers.openai.edit_form import edit_fields, edit_files, upload_filename
 from app.core.catalog import Route
 from app.domain import ImageJob, InputImage
-from tests.conftest import input_image
-from tests.unit.test_normalize import RULES
+from tests.support.images import input_image
+from tests.support.rules import RULES
 
 
 def named(filename: str, fmt: str = "png", param: str = "image") -> InputImage:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from app.carriers.openai.wire import upstream_params
 from app.config.rules import apply_overrides
 from app.core.catalog import Route
-from tests.unit.test_normalize import RULES, job
+from tests.support.rules import RULES, job
 
 
 def route(rules: str, **overrides: object) -> Route:

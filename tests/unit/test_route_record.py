@@ -7,8 +7,8 @@ from typing import Any
 from app.config.rules import apply_overrides
 from app.core.catalog import build_catalog
 from app.core.routing import candidates
-from tests.conftest import MakeConfig
-from tests.unit.test_normalize import RULES, job
+from tests.support.config import MakeConfig
+from tests.support.rules import RULES, job
 
 
 def reseller(data: dict[str, Any]) -> None:

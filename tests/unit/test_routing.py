@@ -21,7 +21,7 @@ from app.errors import (
     UpstreamRejected,
     UpstreamTimeout,
 )
-from tests.unit.test_normalize import RULES, job
+from tests.support.rules import RULES, job
 
 GI2 = RULES["gpt-image-2"]
 
