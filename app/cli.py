@@ -1,17 +1,21 @@
-"""``imagegate serve`` and ``imagegate check-config``."""
+"""``imagegate serve``, ``imagegate check-config`` and ``imagegate db upgrade|current``."""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import ipaddress
 import sys
 from pathlib import Path
 
 import uvicorn
+from sqlalchemy.exc import SQLAlchemyError
 
 from app.carriers import REQUIRED_FIELDS
 from app.config import ConfigError, GatewayConfig, load_config
-from app.config.settings import Settings, environment, export_config_path
+from app.config.settings import Settings, database_url, environment, export_config_path
+from app.db.migrate import current, head, upgrade
+from app.db.urls import DatabaseURLError, mask, masked
 from app.observability.logs import configure_logging
 
 
@@ -29,9 +33,15 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--log-level", default=None)
     check = commands.add_parser("check-config", help="validate a config and show its routes")
     check.add_argument("path", nargs="?", type=Path)
+    db = commands.add_parser("db", help="the database: migrate it, or show its revision")
+    db.add_argument("action", choices=("upgrade", "current"))
+    db.add_argument("--config", type=Path, help="config holding database.url (default: "
+                    "$IMAGEGATE_CONFIG); $IMAGEGATE_DATABASE_URL overrides it")  # fmt: skip
     args = parser.parse_args(argv)
     settings = Settings()
-    path: Path = (args.config if args.command == "serve" else args.path) or settings.config
+    if args.command == "db" and settings.database_url and not args.config:
+        return _db(args.action, settings.database_url.get_secret_value())
+    path: Path = (args.path if args.command == "check-config" else args.config) or settings.config
     try:
         config = load_config(path, environment(), REQUIRED_FIELDS)
     except ConfigError as exc:
@@ -40,7 +50,22 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "check-config":
         print(describe(config))
         return 0
+    if args.command == "db":
+        return _db(args.action, database_url(settings, config))
     return _serve(args, settings, config, path)
+
+
+def _db(action: str, url: str) -> int:
+    """``db upgrade`` migrates to the newest schema; ``db current`` shows the revision and
+    exits 1 unless the database is at the newest one."""
+    try:
+        revision = asyncio.run(upgrade(url) if action == "upgrade" else current(url))
+    except (DatabaseURLError, OSError, SQLAlchemyError) as exc:
+        print(f"imagegate: database {masked(url)}: {mask(str(exc))}", file=sys.stderr)
+        return 1
+    latest = head()
+    print(f"{masked(url)}: revision {revision or 'none'} (newest: {latest})")
+    return 0 if revision == latest else 1
 
 
 def _serve(args: argparse.Namespace, settings: Settings, config: GatewayConfig, path: Path) -> int:

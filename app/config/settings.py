@@ -10,7 +10,10 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
+from pydantic import SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from app.config.schema import GatewayConfig
 
 
 class Settings(BaseSettings):
@@ -19,6 +22,13 @@ class Settings(BaseSettings):
     config: Path = Path("config/gateway.yaml")
     allow_open: bool = False
     log_level: str = "info"
+    database_url: SecretStr | None = None  # overrides the config's database.url
+
+
+def database_url(settings: Settings, config: GatewayConfig) -> str:
+    """The database to use: ``IMAGEGATE_DATABASE_URL`` if set, else the config's."""
+    override = settings.database_url.get_secret_value().strip() if settings.database_url else ""
+    return override or config.database.url.get_secret_value()
 
 
 def environment() -> Mapping[str, str]:
