@@ -3,7 +3,9 @@
 SQLite: WAL (readers never block the writer), ``busy_timeout`` (a writer waits for the lock
 instead of failing with "database is locked"), ``synchronous=FULL`` (a committed spend survives a
 power cut: money beats one fsync), foreign keys on; the parent directory is created. Writes
-serialise on SQLite, so the pool stays small.
+serialise on SQLite, so the pool stays small. The driver opens a transaction at the first
+write, so a transaction that starts with its write waits for the lock (``busy_timeout``)
+instead of failing: the repositories write first and read what ``RETURNING`` gives back.
 
 PostgreSQL (asyncpg): a pool sized for a gateway, ``pool_pre_ping`` because idle connections
 die behind NATs, PgBouncer and failovers, and ``pool_recycle`` to retire old ones.

@@ -1,6 +1,15 @@
 """Throwaway databases for tests: an SQLite file, or a PostgreSQL database created on the
 local server (127.0.0.1:5432, user postgres, trust auth) and dropped afterwards.
 
+The fixtures, each run once per database (``[sqlite]`` and ``[postgresql]``):
+
+- ``empty_database_url``: a new database with no tables (for migration tests);
+- ``database_url``: the same, migrated to the newest revision;
+- ``engine``: an ``AsyncEngine`` on ``database_url``, disposed afterwards.
+
+``tests/db/conftest.py`` re-exports them; another folder does the same (or the root conftest
+lists this module in ``pytest_plugins`` to offer them everywhere).
+
 PostgreSQL is required, not optional: when it is down the tests fail with the command that
 starts it, because a suite that silently skips half its databases proves half of what it says.
 """
@@ -16,8 +25,12 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
+
+from app.db.engine import create_engine
+from app.db.migrate import upgrade
+from app.db.urls import masked
 
 # The server's maintenance database, from which test databases are created and dropped.
 POSTGRES_ADMIN_URL = os.environ.get(
@@ -50,9 +63,28 @@ async def _admin(statement: str) -> None:
             await connection.execute(text(statement))
     except (OSError, DBAPIError) as exc:
         pytest.fail(
-            f"PostgreSQL is not reachable at {POSTGRES_ADMIN_URL} ({exc}). The database tests "
-            f"need it; start it with: {START_POSTGRES}",
+            f"PostgreSQL is not reachable at {masked(POSTGRES_ADMIN_URL)} ({exc}). The "
+            f"database tests need it; start it with: {START_POSTGRES}",
             pytrace=False,
         )
     finally:
         await engine.dispose()
+
+
+@pytest.fixture(params=KINDS)
+async def empty_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
+    async with fresh_database(request.param, tmp_path) as url:
+        yield url
+
+
+@pytest.fixture
+async def database_url(empty_database_url: str) -> str:
+    await upgrade(empty_database_url)
+    return empty_database_url
+
+
+@pytest.fixture
+async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
+    engine = create_engine(database_url)
+    yield engine
+    await engine.dispose()
