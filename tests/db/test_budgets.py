@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.db.budgets import Budgets, Claim, Hold, Spend, period_start
+from app.db.engine import create_engine
 from app.db.models import BudgetHold, BudgetHoldPart
 from app.db.money import to_nanos
 
@@ -24,9 +25,12 @@ def key(budget: int, owner: str = "key:alice", start: datetime = MONTH) -> Claim
 
 
 async def test_64_concurrent_reservations_against_a_budget_for_10_get_exactly_10(
-    engine: AsyncEngine,
+    engine: AsyncEngine, database_url: str
 ) -> None:
+    """Spread over two engines (two pools, as two workers would have), all at once."""
     budgets = Budgets(engine, clock=lambda: NOW)
+    other = create_engine(database_url)
+    sides = (budgets, Budgets(other, clock=lambda: NOW))
     claim = key(10 * PRICE)
     seen: list[Spend] = []
     done = asyncio.Event()
@@ -37,12 +41,16 @@ async def test_64_concurrent_reservations_against_a_budget_for_10_get_exactly_10
             await asyncio.sleep(0)
 
     async def reserve(i: int) -> Hold | None:
-        return await budgets.reserve([claim], PRICE, request_id=f"req_{i}", deadline=DEADLINE)
+        side = sides[i % 2]
+        return await side.reserve([claim], PRICE, request_id=f"req_{i}", deadline=DEADLINE)
 
-    async with asyncio.TaskGroup() as group:
-        group.create_task(watch())
-        holds = await asyncio.gather(*(reserve(i) for i in range(64)))
-        done.set()
+    try:
+        async with asyncio.TaskGroup() as group:
+            group.create_task(watch())
+            holds = await asyncio.gather(*(reserve(i) for i in range(64)))
+            done.set()
+    finally:
+        await other.dispose()
     granted = [h for h in holds if h is not None]
     assert len(granted) == 10
     assert await budgets.spend(claim.owner, MONTH) == Spend(0, 10 * PRICE)
