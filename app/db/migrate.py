@@ -66,7 +66,10 @@ async def upgrade(url: str, revision: str = "head") -> str | None:
 
 
 async def current(target: str | AsyncEngine) -> str | None:
-    """The revision the database is at; None before the first upgrade."""
+    """The revision the database is at; None before the first upgrade (an SQLite file that
+    does not exist is not created just to say so)."""
+    if isinstance(target, str) and not _sqlite_file_exists(target):
+        return None
     engine = (
         create_engine(target, pool_size=1, max_overflow=0) if isinstance(target, str) else target
     )
@@ -78,6 +81,11 @@ async def current(target: str | AsyncEngine) -> str | None:
     finally:
         if isinstance(target, str):
             await engine.dispose()
+
+
+def _sqlite_file_exists(url: str) -> bool:
+    path = sqlite_path(async_url(url))
+    return path is None or Path(path).exists()
 
 
 def _upgrade(connection: Connection, revision: str) -> None:

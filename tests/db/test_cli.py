@@ -51,6 +51,7 @@ def test_the_config_url_is_used_and_the_environment_overrides_it(
     assert from_config.exists() and not from_env.exists()
     monkeypatch.setenv("IMAGEGATE_DATABASE_URL", f"sqlite:///{from_env}")
     assert main(["db", "current", "--config", str(path)]) == 1  # env wins: not migrated yet
+    assert not from_env.exists(), "a read-only command creates no database"
     assert main(["db", "upgrade"]) == 0  # no config needed when the environment names one
     assert f"{from_env}: revision {head()}" in capsys.readouterr().out
 
