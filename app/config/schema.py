@@ -213,6 +213,15 @@ class JobsConfig(_Strict):
     max_queued: int = Field(100, ge=0)
 
 
+class DatabaseConfig(_Strict):
+    """Keys, budgets, the usage ledger and shared state (``app.db``). An SQLite file under the
+    data directory by default; ``postgresql://user:password@host/db`` for several processes or
+    replicas. ``IMAGEGATE_DATABASE_URL`` overrides ``url``."""
+
+    url: SecretStr = SecretStr("sqlite:///data/imagegate.sqlite3")
+    pool_size: int = Field(10, ge=1, le=200, description="connections kept per process")
+
+
 class GatewayConfig(_Strict):
     source: Path = Path("<memory>")
     server: ServerConfig = ServerConfig()
@@ -221,6 +230,7 @@ class GatewayConfig(_Strict):
     routing: RoutingConfig = RoutingConfig()
     streaming: StreamingConfig = StreamingConfig()
     jobs: JobsConfig = JobsConfig()
+    database: DatabaseConfig = DatabaseConfig()
     fetch: FetchConfig = FetchConfig()
     rules_file: str = "rules.yaml"
     rule_sets: dict[str, RuleSet] = {}

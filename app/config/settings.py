@@ -10,8 +10,10 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
-from pydantic import field_validator
+from pydantic import SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from app.config.schema import GatewayConfig
 
 LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
 
@@ -22,6 +24,7 @@ class Settings(BaseSettings):
     config: Path = Path("config/gateway.yaml")
     allow_open: bool = False
     log_level: str = "info"
+    database_url: SecretStr | None = None  # overrides the config's database.url
 
     @field_validator("log_level")
     @classmethod
@@ -29,6 +32,12 @@ class Settings(BaseSettings):
         if value.lower() not in LOG_LEVELS:
             raise ValueError(f"'{value}' is not one of {', '.join(LOG_LEVELS)}")
         return value.lower()
+
+
+def database_url(settings: Settings, config: GatewayConfig) -> str:
+    """The database to use: ``IMAGEGATE_DATABASE_URL`` if set, else the config's."""
+    override = settings.database_url.get_secret_value().strip() if settings.database_url else ""
+    return override or config.database.url.get_secret_value()
 
 
 def environment() -> Mapping[str, str]:

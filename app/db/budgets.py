@@ -1,0 +1,190 @@
+"""The budget primitive: reserve before the upstream call, settle or release after, and never
+let ``spent + held`` pass the budget, whatever the concurrency, on SQLite and PostgreSQL.
+
+``reserve`` is, per owner, ONE conditional upsert::
+
+    INSERT INTO budget_spend (owner, period_start, spent_nanos, held_nanos, ...)
+    VALUES (:owner, :period, 0, :amount, ...)
+    ON CONFLICT (owner, period_start) DO UPDATE SET held_nanos = held_nanos + :amount
+    WHERE spent_nanos + held_nanos + :amount <= :budget
+    RETURNING owner
+
+The database evaluates the condition on the row it locks (PostgreSQL re-checks it against the
+latest committed version; SQLite serialises writers), so there is no stale read to race. A
+request charged to a key *and* its team reserves on both rows in one transaction, in owner
+order (no deadlocks); if either refuses, the transaction rolls back and nothing is held.
+
+Settling or releasing deletes the hold first (``DELETE ... RETURNING``): whoever deletes it
+lowers the rows, so a settle racing ``release_stale`` cannot count a hold twice. Amounts are
+integer nano-dollars (``app.db.money``).
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import delete, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from app.db.models import BudgetHold, BudgetHoldPart, BudgetSpend
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """One budget a request must fit in: ``owner`` ("key:<id>", "team:<id>") for the period
+    starting at ``period_start`` (see ``period_start``), capped at ``budget_nanos``."""
+
+    owner: str
+    period_start: datetime
+    budget_nanos: int
+
+
+@dataclass(frozen=True, slots=True)
+class Hold:
+    id: str
+    amount_nanos: int
+
+
+@dataclass(frozen=True, slots=True)
+class Spend:
+    spent_nanos: int = 0
+    held_nanos: int = 0
+
+
+def period_start(period: str, now: datetime) -> datetime:
+    """The start of the UTC calendar period holding ``now``: midnight, Monday, the 1st, or the
+    epoch for ``total`` (a budget that never resets)."""
+    day = now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    if period == "day":
+        return day
+    if period == "week":
+        return day - timedelta(days=day.weekday())
+    if period == "month":
+        return day.replace(day=1)
+    if period == "total":
+        return datetime(1970, 1, 1, tzinfo=UTC)
+    raise ValueError(f"unknown budget period {period!r}")
+
+
+class Budgets:
+    def __init__(self, engine: AsyncEngine, clock: Callable[[], datetime] | None = None) -> None:
+        self._engine = engine
+        self._clock = clock or (lambda: datetime.now(UTC))
+        self._upsert = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
+
+    async def reserve(
+        self, claims: Sequence[Claim], amount_nanos: int, *, request_id: str, deadline: datetime
+    ) -> Hold | None:
+        """Hold ``amount_nanos`` on every claim's budget, or on none; None if any would pass
+        its budget. ``deadline`` is when the request must be over (for crash recovery)."""
+        if amount_nanos < 0:
+            raise ValueError("a hold cannot be negative")
+        if any(amount_nanos > claim.budget_nanos for claim in claims):
+            return None
+        now = self._clock()
+        hold = Hold(id=f"hold_{secrets.token_hex(12)}", amount_nanos=amount_nanos)
+        async with self._engine.connect() as connection:
+            for claim in sorted(claims, key=lambda c: c.owner):
+                if not await self._raise_held(connection, claim, amount_nanos, now):
+                    await connection.rollback()
+                    return None
+            await connection.execute(
+                insert(BudgetHold).values(
+                    id=hold.id, request_id=request_id, amount_nanos=amount_nanos,
+                    created_at=now, deadline_at=deadline,
+                )
+            )  # fmt: skip
+            if claims:
+                await connection.execute(
+                    insert(BudgetHoldPart),
+                    [{"hold_id": hold.id, "owner": c.owner, "period_start": c.period_start}
+                     for c in claims],
+                )  # fmt: skip
+            await connection.commit()
+        return hold
+
+    async def _raise_held(
+        self, connection: AsyncConnection, claim: Claim, amount: int, now: datetime
+    ) -> bool:
+        spend = BudgetSpend
+        statement = self._upsert(spend).values(
+            owner=claim.owner, period_start=claim.period_start, spent_nanos=0,
+            held_nanos=amount, updated_at=now,
+        )  # fmt: skip
+        returning = statement.on_conflict_do_update(
+            index_elements=[spend.owner, spend.period_start],
+            set_={"held_nanos": spend.held_nanos + amount, "updated_at": now},
+            where=spend.spent_nanos + spend.held_nanos + amount <= claim.budget_nanos,
+        ).returning(spend.owner)
+        return (await connection.execute(returning)).first() is not None
+
+    async def settle(self, hold_id: str, actual_nanos: int) -> bool:
+        """Charge ``actual_nanos`` (the real cost, even above the hold) and free the hold.
+        False if the hold was already settled or released."""
+        if actual_nanos < 0:
+            raise ValueError("a charge cannot be negative")
+        async with self._engine.connect() as connection:
+            parts = (
+                await connection.execute(
+                    delete(BudgetHoldPart)
+                    .where(BudgetHoldPart.hold_id == hold_id)
+                    .returning(BudgetHoldPart.owner, BudgetHoldPart.period_start)
+                )
+            ).all()
+            held = (
+                await connection.execute(
+                    delete(BudgetHold)
+                    .where(BudgetHold.id == hold_id)
+                    .returning(BudgetHold.amount_nanos)
+                )
+            ).scalar_one_or_none()
+            if held is None:
+                await connection.rollback()
+                return False
+            for owner, start in sorted(parts):
+                await connection.execute(
+                    update(BudgetSpend)
+                    .where(BudgetSpend.owner == owner, BudgetSpend.period_start == start)
+                    .values(
+                        held_nanos=BudgetSpend.held_nanos - held,
+                        spent_nanos=BudgetSpend.spent_nanos + actual_nanos,
+                        updated_at=self._clock(),
+                    )
+                )
+            await connection.commit()
+        return True
+
+    async def release(self, hold_id: str) -> bool:
+        """Free the hold without charging anything (the request failed before any cost)."""
+        return await self.settle(hold_id, 0)
+
+    async def release_stale(self, older_than: datetime) -> int:
+        """Release every hold created before ``older_than``: what a crash left behind. Called at
+        start with ``now - longest request deadline``; returns how many were released."""
+        async with self._engine.connect() as connection:
+            stale = (
+                await connection.execute(
+                    select(BudgetHold.id).where(BudgetHold.created_at < older_than)
+                )
+            ).scalars()
+            ids = list(stale)
+        released = 0
+        for hold_id in ids:
+            released += await self.release(hold_id)
+        return released
+
+    async def spend(self, owner: str, start: datetime) -> Spend:
+        """What ``owner`` spent and holds in the period starting at ``start``."""
+        async with self._engine.connect() as connection:
+            row = (
+                await connection.execute(
+                    select(BudgetSpend.spent_nanos, BudgetSpend.held_nanos).where(
+                        BudgetSpend.owner == owner, BudgetSpend.period_start == start
+                    )
+                )
+            ).first()
+        return Spend(row.spent_nanos, row.held_nanos) if row else Spend()

@@ -1,0 +1,72 @@
+"""One ``AsyncEngine`` per process, from a URL as users write it (see ``urls``).
+
+SQLite: WAL (readers never block the writer), ``busy_timeout`` (a writer waits for the lock
+instead of failing with "database is locked"), ``synchronous=FULL`` (a committed spend survives a
+power cut: money beats one fsync), foreign keys on; the parent directory is created. Writes
+serialise on SQLite, so the pool stays small. The driver opens a transaction at the first
+write, so a transaction that starts with its write waits for the lock (``busy_timeout``)
+instead of failing: the repositories write first and read what ``RETURNING`` gives back.
+
+PostgreSQL (asyncpg): a pool sized for a gateway, ``pool_pre_ping`` because idle connections
+die behind NATs, PgBouncer and failovers, and ``pool_recycle`` to retire old ones.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.engine.interfaces import DBAPIConnection
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.pool import ConnectionPoolEntry
+
+from app.db.urls import async_url, sqlite_path
+
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+_SQLITE_PRAGMAS = (
+    f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}",
+    "PRAGMA journal_mode=WAL",
+    "PRAGMA synchronous=FULL",
+    "PRAGMA foreign_keys=ON",
+)
+
+
+def create_engine(
+    url: str,
+    *,
+    pool_size: int = 10,
+    max_overflow: int = 10,
+    pool_timeout: float = 30.0,
+    connect_timeout: float = 10.0,
+) -> AsyncEngine:
+    """An async engine for ``url`` (``postgresql://...``, ``sqlite:///data/x.sqlite3``)."""
+    target = async_url(url)
+    options: dict[str, Any] = {"pool_timeout": pool_timeout}
+    if target.drivername.startswith("sqlite"):
+        path = sqlite_path(target)
+        if path is not None:
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            options |= {"pool_size": min(pool_size, 5), "max_overflow": max_overflow}
+        engine = create_async_engine(
+            target, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}, **options
+        )
+        event.listen(engine.sync_engine, "connect", _sqlite_on_connect)
+        return engine
+    options |= {
+        "pool_size": pool_size,
+        "max_overflow": max_overflow,
+        "pool_pre_ping": True,
+        "pool_recycle": 1800,
+        "connect_args": {"timeout": connect_timeout},
+    }
+    return create_async_engine(target, **options)
+
+
+def _sqlite_on_connect(dbapi_connection: DBAPIConnection, _record: ConnectionPoolEntry) -> None:
+    cursor = dbapi_connection.cursor()
+    try:
+        for pragma in _SQLITE_PRAGMAS:
+            cursor.execute(pragma)
+    finally:
+        cursor.close()
