@@ -9,6 +9,7 @@
      ├── AuthenticationFailed            401     invalid_request_error  invalid_api_key
      ├── NotFound                        404     invalid_request_error  not_found
      │    └── ModelNotFound              404                            model_not_found
+     ├── MethodNotAllowed                405     invalid_request_error  method_not_allowed
      ├── Conflict                        409     invalid_request_error  conflict
      ├── PayloadTooLarge                 413     invalid_request_error  payload_too_large
      ├── RateLimited                     429     rate_limit_error       rate_limit_exceeded
@@ -113,6 +114,13 @@ class NotFound(GatewayError):
 
 class ModelNotFound(NotFound):
     code = "model_not_found"
+
+
+class MethodNotAllowed(GatewayError):
+    status = 405
+    type = "invalid_request_error"
+    code = "method_not_allowed"
+    should_retry = False
 
 
 class Conflict(GatewayError):
