@@ -18,6 +18,7 @@ from app.config.rules import EditSupport, RuleSet
 ResponseFormat = Literal["url", "b64_json", "b64_ephemeral"]
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 _NAME = r"^[A-Za-z0-9][A-Za-z0-9_.:/-]*$"
+_ORIGIN = re.compile(r"^https?://[^\s/?#]+$")
 _MIB = 1024 * 1024
 
 
@@ -104,6 +105,15 @@ class ServerConfig(_Strict):
     max_input_pixels: int = Field(50_000_000, ge=1, le=89_478_485)
     trusted_proxies: tuple[IPNetwork, ...] = ()
     shutdown_grace: float = Field(60.0, ge=0, description="seconds to finish detached work")
+    cors_origins: tuple[str, ...] = Field((), description="browser origins; empty: CORS off")
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _origins(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for origin in value:
+            if origin != "*" and not _ORIGIN.match(origin):
+                raise ValueError(f"'{origin}' is not '*' or an origin like https://app.example")
+        return value
 
 
 class FetchConfig(_Strict):
