@@ -105,6 +105,11 @@ class ServerConfig(_Strict):
     max_input_pixels: int = Field(50_000_000, ge=1, le=89_478_485)
     trusted_proxies: tuple[IPNetwork, ...] = ()
     shutdown_grace: float = Field(60.0, ge=0, description="seconds to finish detached work")
+    # Connections (app.api.connections); each worker process holds its own.
+    header_timeout: float = Field(10.0, gt=0, description="seconds to send a request's headers")
+    keepalive_timeout: float = Field(15.0, gt=0, description="seconds an idle connection stays")
+    send_timeout: float = Field(30.0, gt=0, description="seconds a client may read nothing")
+    max_connections: int = Field(1024, ge=1, description="per worker; more are answered 503")
     cors_origins: tuple[str, ...] = Field((), description="browser origins; empty: CORS off")
 
     @field_validator("cors_origins")
