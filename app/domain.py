@@ -129,13 +129,15 @@ class StoredRef:
 @dataclass(frozen=True, slots=True)
 class StoredImage:
     """An image Imagegate produced: format, size in bytes, where it is stored (``ref``, None
-    when it was not stored) and, if asked for, its base64 text."""
+    when it was not stored) and, if asked for, its base64 text. ``storage_error`` says why an
+    image meant to be stored could not be (it is then answered as base64)."""
 
     format: ImageFormat
     byte_size: int
     ref: StoredRef | None = None
     b64: str | None = None
     revised_prompt: str | None = None
+    storage_error: str | None = None
 
     @property
     def id(self) -> str | None:

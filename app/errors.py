@@ -15,6 +15,7 @@
      ├── UpstreamFailed                  502     upstream_error         upstream_error
      ├── NoCarrierAvailable              503     server_error           no_carrier_available
      │    └── CarriersCoolingDown        503                            carriers_cooling_down
+     ├── UploadSpaceExhausted            503     server_error           insufficient_storage
      ├── UpstreamTimeout                 504     timeout_error          upstream_timeout
      └── StorageFailed                   500     server_error           storage_failed
 
@@ -153,6 +154,15 @@ class CarriersCoolingDown(NoCarrierAvailable):
 
     code = "carriers_cooling_down"
     should_retry: bool | None = None
+
+
+class UploadSpaceExhausted(GatewayError):
+    """The spool (the upload temp directory) cannot take the request's bytes: disk full,
+    read-only or missing. Retryable once space frees up."""
+
+    status = 503
+    type = "server_error"
+    code = "insufficient_storage"
 
 
 class UpstreamTimeout(GatewayError):

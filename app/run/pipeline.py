@@ -31,7 +31,7 @@ from app.domain import (
     StoredImage,
     UpstreamImage,
 )
-from app.errors import GatewayError, StorageFailed
+from app.errors import GatewayError
 from app.run.rehost import NotAnImage, Rehoster
 from app.state.base import CircuitBook
 
@@ -178,14 +178,17 @@ class Pipeline:
     ) -> tuple[StoredImage, ...]:
         keep = functools.partial(self.rehoster.keep, keep_b64=keep_b64)
         try:
-            return await _each(keep, result.images, job.response_format)
+            stored = await _each(keep, result.images, job.response_format)
         except NotAnImage as exc:
             raise CarrierFailure("transient", str(exc)) from None
-        except StorageFailed:
-            if job.response_format != "url" or keep_b64:
-                raise
-            log.exception("storage failed; answering with base64 so the images are not lost")
-            return await _each(keep, result.images, "b64_ephemeral")
+        lost = [image.storage_error for image in stored if image.storage_error is not None]
+        if lost:  # one line per request, no traceback: the client still gets its images
+            log.error(
+                "storage failed, %d image(s) answered as base64 and not stored: %s",
+                len(lost),
+                lost[0],
+            )
+        return stored
 
     def _finish(
         self,
