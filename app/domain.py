@@ -167,6 +167,8 @@ class Generation:
     output_format: str | None = None
     adjustments: tuple[str, ...] = ()
     attempts: tuple[str, ...] = field(default=())
+    # An offline carrier stood in after the real carriers failed (the operator opted in).
+    offline_fallback: bool = False
 
 
 @dataclass(frozen=True, slots=True)

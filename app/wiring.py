@@ -9,9 +9,10 @@ from dataclasses import dataclass
 import httpx
 
 from app.access.keys import ConfigKeys, KeyStore
-from app.carriers import Carrier, CarrierTools, build_carrier
+from app.carriers import Carrier, CarrierTools, build_carrier, offline_carriers
 from app.config.schema import GatewayConfig
 from app.core.catalog import Catalog, build_catalog
+from app.core.routing import offline_models
 from app.inputs.fetch import Resolver, SafeFetcher
 from app.inputs.loader import InputLoader
 from app.run.async_jobs import JobRunner
@@ -73,10 +74,14 @@ def build_services(
         retry=routing.retry,
         rng=random.Random(routing.seed),
     )
+    catalog = build_catalog(config, offline_carriers(config))
+    offline = offline_models(catalog.models, carriers)
+    if offline:  # one line: which models the offline renderer serves (no real carrier of theirs)
+        log.info("offline mode (no real carrier enabled) for: %s", ", ".join(offline))
     idempotency = MemoryIdempotencyStore(routing.idempotency)
     return Services(
         config=config,
-        catalog=build_catalog(config),
+        catalog=catalog,
         executor=Executor(pipeline, tasks, idempotency, storage),
         circuits=circuits,
         enabled_carriers=frozenset(carriers),

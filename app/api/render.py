@@ -49,6 +49,8 @@ def images_body(generation: Generation, image_url: ImageUrl) -> dict[str, Any]:
         body["usage"] = generation.usage
     if generation.cost is not None:
         body["cost"] = generation.cost
+    if generation.offline_fallback:
+        body["offline_fallback"] = True
     return body
 
 

@@ -140,4 +140,6 @@ def _completed(prefix: str, generation: Generation, image_url: ImageUrl) -> dict
         body["usage"] = generation.usage
     if generation.cost is not None:
         body["cost"] = generation.cost
+    if generation.offline_fallback:
+        body["offline_fallback"] = True
     return body

@@ -10,7 +10,7 @@ import re
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, SecretStr, field_validator
 
 from app.config.rules import EditSupport, RuleSet
 
@@ -37,6 +37,12 @@ class CarrierConfig(_Strict):
     edit: EditSupport = Field(
         EditSupport(), description="what this carrier serves for edits; default: every edit"
     )
+    # Set by the loader: the environment variable each field was read from (``${VAR}``).
+    _variables: dict[str, str] = PrivateAttr(default_factory=dict)
+
+    def variable_of(self, field: str) -> str | None:
+        """The environment variable ``field`` came from in the YAML, if it came from one."""
+        return self._variables.get(field)
 
     @property
     def disabled_reason(self) -> str | None:
@@ -77,6 +83,9 @@ class RouteConfig(_Strict):
     tier: int | None = Field(None, ge=1, description="1 is tried first; default: list position")
     weight: float = Field(1.0, gt=0, description="relative share within a tier")
     overrides: dict[str, Any] = Field({}, description="rule-set keys where this carrier differs")
+    offline_fallback: bool = Field(
+        False, description="an offline carrier may stand in after the real carriers failed"
+    )
 
 
 class ModelConfig(_Strict):

@@ -42,6 +42,7 @@ log = logging.getLogger(__name__)
 class _Attempts:
     failures: list[tuple[str, CarrierFailure]] = field(default_factory=list)
     labels: list[str] = field(default_factory=list)
+    real: bool = False  # whether real (not offline) routes were among the candidates
 
     def failed(self, carrier: str, failure: CarrierFailure) -> None:
         self.failures.append((carrier, failure))
@@ -77,7 +78,10 @@ class Pipeline:
     ) -> AsyncGenerator[PartialImage | Generation, None]:
         """The one attempt loop: routes in order, each retried as routing decides."""
         attempts = _Attempts()
-        for route in self._routes(job, spec):
+        routes = self._routes(job, spec)
+        # An offline route serving where real ones could have is a fallback: its answer says so.
+        attempts.real = any(not route.offline for route in routes)
+        for route in routes:
             retries = 0
             while await self.health.admit(route.carrier):
                 emitted = False
@@ -214,6 +218,7 @@ class Pipeline:
             output_format=result.output_format or stored[0].format,
             adjustments=job.adjustments,
             attempts=tuple(attempts.labels),
+            offline_fallback=route.offline and attempts.real,
         )
 
 

@@ -37,6 +37,14 @@ class OpenAIConfig(CarrierConfig):
         return self.base_url
 
     @property
+    def key_hint(self) -> str:
+        """What an operator should check when the upstream refuses the key."""
+        variable = self.variable_of("api_key")
+        if variable is not None:
+            return f"the environment variable {variable} (its api_key)"
+        return f"the api_key of carrier '{self.name}' in the config"
+
+    @property
     def key_status(self) -> str:
         if self.api_key is None:
             return "none needed"
