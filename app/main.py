@@ -19,9 +19,10 @@ from app.config import GatewayConfig, load_config
 from app.config.settings import Settings, environment
 from app.inputs.fetch import Resolver
 from app.observability.logs import configure_logging
+from app.observability.redact import redacted_logs
 from app.run.tasks import TaskRegistry
 from app.state.sqlite_jobs import SqliteJobStore
-from app.wiring import build_services
+from app.wiring import build_services, configured_secrets
 
 
 def create_app(
@@ -40,12 +41,13 @@ def create_app(
         jobs = SqliteJobStore(Path(config.jobs.database))
         transport = http_transport(limits)
         client = UpstreamClient(transport=transport, limits=limits, follow_redirects=False)
-        async with client as http:
-            services = build_services(config, http, tasks, jobs, resolver)
-            await services.jobs.recover()
-            yield {"services": services}
-            await tasks.drain(config.server.shutdown_grace)
-        await jobs.close()
+        with redacted_logs(configured_secrets(config)):
+            async with client as http:
+                services = build_services(config, http, tasks, jobs, resolver)
+                await services.jobs.recover()
+                yield {"services": services}
+                await tasks.drain(config.server.shutdown_grace)
+            await jobs.close()
 
     app = FastAPI(
         title="Imagegate",

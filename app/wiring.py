@@ -15,6 +15,7 @@ from app.core.catalog import Catalog, build_catalog
 from app.core.routing import offline_models
 from app.inputs.fetch import Resolver, SafeFetcher
 from app.inputs.loader import InputLoader
+from app.observability.redact import Redactor
 from app.run.async_jobs import JobRunner
 from app.run.pipeline import Pipeline
 from app.run.rehost import Rehoster
@@ -73,6 +74,7 @@ def build_services(
         health=circuits,
         retry=routing.retry,
         rng=random.Random(routing.seed),
+        redactor=Redactor(carrier_secrets(config)),
     )
     catalog = build_catalog(config, offline_carriers(config))
     offline = offline_models(catalog.models, carriers)
@@ -91,3 +93,13 @@ def build_services(
         keys=ConfigKeys(key.get_secret_value() for key in config.auth.keys),
         recorder=Recorder([LogSink()]),  # usage sinks: one line each
     )
+
+
+def carrier_secrets(config: GatewayConfig) -> tuple[str, ...]:
+    return tuple(secret for carrier in config.carriers for secret in carrier.secrets)
+
+
+def configured_secrets(config: GatewayConfig) -> tuple[str, ...]:
+    """Every secret the config holds (carrier keys, gateway keys): never in any log line."""
+    gateway_keys = tuple(key.get_secret_value() for key in config.auth.keys)
+    return carrier_secrets(config) + gateway_keys

@@ -45,6 +45,11 @@ class CarrierConfig(_Strict):
         return self._variables.get(field)
 
     @property
+    def secrets(self) -> tuple[str, ...]:
+        """The secrets this carrier holds (its keys), for masking; none by default."""
+        return ()
+
+    @property
     def disabled_reason(self) -> str | None:
         """Why this carrier must not be used (a missing secret...), or None."""
         return None

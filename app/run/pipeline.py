@@ -32,6 +32,8 @@ from app.domain import (
     UpstreamImage,
 )
 from app.errors import GatewayError
+from app.observability.redact import Redactor
+from app.run.masking import mask_failure, mask_partial, mask_result
 from app.run.rehost import NotAnImage, Rehoster
 from app.state.base import CircuitBook
 
@@ -56,6 +58,7 @@ class Pipeline:
     health: CircuitBook
     retry: RetryConfig
     rng: random.Random = field(default_factory=random.Random)
+    redactor: Redactor = field(default_factory=Redactor)  # masks carrier keys in carrier output
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
     clock: Callable[[], float] = time.monotonic
 
@@ -97,6 +100,7 @@ class Pipeline:
                             yield self._finish(job, route, *event, attempts)
                             return
                 except CarrierFailure as failure:
+                    failure = mask_failure(self.redactor, failure)
                     decision = await self._failed(route, failure, retries, ends, attempts)
                     # Once the client has seen partial images, no other attempt may follow.
                     if emitted or decision.action == "stop":
@@ -136,8 +140,9 @@ class Pipeline:
         if streaming and route.rules.stream:
             async for event in carrier.stream(job, route):
                 if isinstance(event, PartialImage):
-                    yield event
+                    yield mask_partial(self.redactor, event)
                     continue
+                event = mask_result(self.redactor, event)
                 yield event, await self._keep(job, event, keep_b64=True)
                 return
             raise CarrierFailure("transient", f"carrier '{route.carrier}' sent no image")
@@ -150,6 +155,7 @@ class Pipeline:
         except TimeoutError:
             raise CarrierFailure("timeout", f"carrier '{route.carrier}' timed out") from None
         # outside the timeout: it must not fire while the consumer works
+        result = mask_result(self.redactor, result)
         yield result, await self._keep(job, result, keep_b64=streaming)
 
     def _routes(self, job: ImageJob, spec: ModelSpec) -> list[Route]:
