@@ -16,6 +16,7 @@
      ├── NoCarrierAvailable              503     server_error           no_carrier_available
      │    └── CarriersCoolingDown        503                            carriers_cooling_down
      ├── UploadSpaceExhausted            503     server_error           insufficient_storage
+     ├── ShuttingDown                    503     server_error           shutting_down
      ├── UpstreamTimeout                 504     timeout_error          upstream_timeout
      └── StorageFailed                   500     server_error           storage_failed
 
@@ -163,6 +164,16 @@ class UploadSpaceExhausted(GatewayError):
     status = 503
     type = "server_error"
     code = "insufficient_storage"
+
+
+class ShuttingDown(GatewayError):
+    """The gateway is stopping and this request outlived the grace period. Its work goes on
+    (the image is still stored), so an idempotent retry finds the answer."""
+
+    status = 503
+    type = "server_error"
+    code = "shutting_down"
+    should_retry: bool | None = True
 
 
 class UpstreamTimeout(GatewayError):

@@ -20,6 +20,7 @@ from app.run.async_jobs import JobRunner
 from app.run.pipeline import Pipeline
 from app.run.rehost import Rehoster
 from app.run.runner import Executor
+from app.run.shutdown import Stopping
 from app.run.tasks import TaskRegistry
 from app.state.base import CircuitBook, JobStore
 from app.state.circuits import MemoryCircuitBook
@@ -43,6 +44,7 @@ class Services:
     inputs: InputLoader
     keys: KeyStore
     recorder: Recorder
+    stopping: Stopping
 
 
 def build_services(
@@ -81,10 +83,12 @@ def build_services(
     if offline:  # one line: which models the offline renderer serves (no real carrier of theirs)
         log.info("offline mode (no real carrier enabled) for: %s", ", ".join(offline))
     idempotency = MemoryIdempotencyStore(routing.idempotency)
+    stopping = Stopping(config.server.request_grace)
     return Services(
         config=config,
         catalog=catalog,
-        executor=Executor(pipeline, tasks, idempotency, storage),
+        executor=Executor(pipeline, tasks, idempotency, storage, stopping),
+        stopping=stopping,
         circuits=circuits,
         enabled_carriers=frozenset(carriers),
         jobs=JobRunner(jobs, tasks, config.jobs),

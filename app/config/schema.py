@@ -117,6 +117,9 @@ class ServerConfig(_Strict):
     # Pillow itself warns from 89,478,485 pixels on; the local carrier decodes inputs.
     max_input_pixels: int = Field(50_000_000, ge=1, le=89_478_485)
     trusted_proxies: tuple[IPNetwork, ...] = ()
+    request_grace: float = Field(
+        25.0, ge=0, description="seconds after SIGTERM before waiting requests get 503"
+    )
     shutdown_grace: float = Field(60.0, ge=0, description="seconds to finish detached work")
 
 
