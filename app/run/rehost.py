@@ -52,26 +52,28 @@ class Rehoster:
         ``storage_error``."""
         store = response_format != "b64_ephemeral"
         want_b64 = keep_b64 or response_format != "url"
-        text: str | None = None
+        canonical: str | memoryview | None = None  # base64 that may go back as it came
         if image.b64 is not None:
             data, fmt, exact = await _off_loop(_decode, image.b64, len(image.b64) * 3 // 4)
-            # Canonical base64 goes back as it came; anything else is re-encoded from the image.
-            text = _text(image.b64) if exact else encode_b64(data)
+            canonical = image.b64 if exact else None  # else re-encoded from the verified bytes
         else:
             data = image.data if image.data is not None else await self._download(image.url or "")
             fmt = await _off_loop(_verify, data, len(data))
+
+        def text() -> str:  # built only when a client gets it
+            return _text(canonical) if canonical is not None else encode_b64(data)
+
+        revised = image.revised_prompt
         if not store:
-            kept = text or encode_b64(data)
-            return StoredImage(fmt, len(data), b64=kept, revised_prompt=image.revised_prompt)
+            return StoredImage(fmt, len(data), b64=text(), revised_prompt=revised)
         try:
             ref = await self._storage.put(data, fmt)
         except StorageFailed as exc:
-            kept, why = text or encode_b64(data), exc.message
             return StoredImage(
-                fmt, len(data), b64=kept, revised_prompt=image.revised_prompt, storage_error=why
+                fmt, len(data), b64=text(), revised_prompt=revised, storage_error=exc.message
             )
-        answer = (text or encode_b64(data)) if want_b64 else None
-        return StoredImage(fmt, len(data), ref=ref, b64=answer, revised_prompt=image.revised_prompt)
+        b64 = text() if want_b64 else None
+        return StoredImage(fmt, len(data), ref=ref, b64=b64, revised_prompt=revised)
 
     async def _download(self, url: str) -> bytes:
         if url.startswith("data:"):
