@@ -129,13 +129,15 @@ class StoredRef:
 @dataclass(frozen=True, slots=True)
 class StoredImage:
     """An image Imagegate produced: format, size in bytes, where it is stored (``ref``, None
-    when it was not stored) and, if asked for, its base64 text."""
+    when it was not stored) and, if asked for, its base64 text. ``storage_error`` says why an
+    image meant to be stored could not be (it is then answered as base64)."""
 
     format: ImageFormat
     byte_size: int
     ref: StoredRef | None = None
     b64: str | None = None
     revised_prompt: str | None = None
+    storage_error: str | None = None
 
     @property
     def id(self) -> str | None:
@@ -165,6 +167,8 @@ class Generation:
     output_format: str | None = None
     adjustments: tuple[str, ...] = ()
     attempts: tuple[str, ...] = field(default=())
+    # An offline carrier stood in after the real carriers failed (the operator opted in).
+    offline_fallback: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,6 +18,8 @@
      ├── NoCarrierAvailable              503     server_error           no_carrier_available
      │    └── CarriersCoolingDown        503                            carriers_cooling_down
      ├── TooManyConnections              503     server_error           too_many_connections
+     ├── UploadSpaceExhausted            503     server_error           insufficient_storage
+     ├── ShuttingDown                    503     server_error           shutting_down
      ├── UpstreamTimeout                 504     timeout_error          upstream_timeout
      └── StorageFailed                   500     server_error           storage_failed
 
@@ -180,6 +182,25 @@ class TooManyConnections(GatewayError):
     status = 503
     type = "server_error"
     code = "too_many_connections"
+
+
+class UploadSpaceExhausted(GatewayError):
+    """The spool (the upload temp directory) cannot take the request's bytes: disk full,
+    read-only or missing. Retryable once space frees up."""
+
+    status = 503
+    type = "server_error"
+    code = "insufficient_storage"
+
+
+class ShuttingDown(GatewayError):
+    """The gateway is stopping and this request outlived the grace period. Its work goes on
+    (the image is still stored), so an idempotent retry finds the answer."""
+
+    status = 503
+    type = "server_error"
+    code = "shutting_down"
+    should_retry: bool | None = True
 
 
 class UpstreamTimeout(GatewayError):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, nullcontext
 from pathlib import Path
 
 import httpx
@@ -20,9 +20,11 @@ from app.config import GatewayConfig, load_config
 from app.config.settings import Settings, environment
 from app.inputs.fetch import Resolver
 from app.observability.logs import configure_logging
+from app.observability.redact import redacted_logs
+from app.run.shutdown import stop_signals
 from app.run.tasks import TaskRegistry
 from app.state.sqlite_jobs import SqliteJobStore
-from app.wiring import build_services
+from app.wiring import build_services, configured_secrets
 
 
 def create_app(
@@ -30,9 +32,11 @@ def create_app(
     *,
     resolver: Resolver | None = None,
     http_transport: TransportFactory = default_transport,
+    stop_on_signals: bool = False,
 ) -> FastAPI:
     """The app; ``resolver`` replaces DNS for fetching image URLs and ``http_transport``
-    builds the upstream transport (tests pass ones that respx or fakes control)."""
+    builds the upstream transport (tests pass ones that respx or fakes control).
+    ``stop_on_signals``: under a server, SIGTERM starts the requests' grace period."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[State]:
@@ -41,12 +45,17 @@ def create_app(
         jobs = SqliteJobStore(Path(config.jobs.database))
         transport = http_transport(limits)
         client = UpstreamClient(transport=transport, limits=limits, follow_redirects=False)
-        async with client as http:
-            services = build_services(config, http, tasks, jobs, resolver)
-            await services.jobs.recover()
-            yield {"services": services}
-            await tasks.drain(config.server.shutdown_grace)
-        await jobs.close()
+        with redacted_logs(configured_secrets(config)):
+            async with client as http:
+                services = build_services(config, http, tasks, jobs, resolver)
+                await services.jobs.recover()
+                signals = (
+                    stop_signals(services.stopping.begin) if stop_on_signals else nullcontext()
+                )
+                with signals:
+                    yield {"services": services}
+                await tasks.drain(config.server.shutdown_grace)
+            await jobs.close()
 
     app = FastAPI(
         title="Imagegate",
@@ -70,4 +79,5 @@ def app_from_environment() -> FastAPI:
     logging here, so ``--workers N`` logs like a single process."""
     settings = Settings()
     configure_logging(settings.log_level)
-    return create_app(load_config(settings.config, environment(), CARRIER_OPTIONS))
+    config = load_config(settings.config, environment(), CARRIER_OPTIONS)
+    return create_app(config, stop_on_signals=True)

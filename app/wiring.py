@@ -9,15 +9,18 @@ from dataclasses import dataclass
 import httpx
 
 from app.access.keys import ConfigKeys, KeyStore
-from app.carriers import Carrier, CarrierTools, build_carrier
+from app.carriers import Carrier, CarrierTools, build_carrier, offline_carriers
 from app.config.schema import GatewayConfig
 from app.core.catalog import Catalog, build_catalog
+from app.core.routing import offline_models
 from app.inputs.fetch import Resolver, SafeFetcher
 from app.inputs.loader import InputLoader
+from app.observability.redact import Redactor
 from app.run.async_jobs import JobRunner
 from app.run.pipeline import Pipeline
 from app.run.rehost import Rehoster
 from app.run.runner import Executor
+from app.run.shutdown import Stopping
 from app.run.tasks import TaskRegistry
 from app.state.base import CircuitBook, JobStore
 from app.state.circuits import MemoryCircuitBook
@@ -41,6 +44,7 @@ class Services:
     inputs: InputLoader
     keys: KeyStore
     recorder: Recorder
+    stopping: Stopping
 
 
 def build_services(
@@ -72,12 +76,19 @@ def build_services(
         health=circuits,
         retry=routing.retry,
         rng=random.Random(routing.seed),
+        redactor=Redactor(carrier_secrets(config)),
     )
+    catalog = build_catalog(config, offline_carriers(config))
+    offline = offline_models(catalog.models, carriers)
+    if offline:  # one line: which models the offline renderer serves (no real carrier of theirs)
+        log.info("offline mode (no real carrier enabled) for: %s", ", ".join(offline))
     idempotency = MemoryIdempotencyStore(routing.idempotency)
+    stopping = Stopping(config.server.request_grace)
     return Services(
         config=config,
-        catalog=build_catalog(config),
-        executor=Executor(pipeline, tasks, idempotency, storage),
+        catalog=catalog,
+        executor=Executor(pipeline, tasks, idempotency, storage, stopping),
+        stopping=stopping,
         circuits=circuits,
         enabled_carriers=frozenset(carriers),
         jobs=JobRunner(jobs, tasks, config.jobs),
@@ -86,3 +97,13 @@ def build_services(
         keys=ConfigKeys(key.get_secret_value() for key in config.auth.keys),
         recorder=Recorder([LogSink()]),  # usage sinks: one line each
     )
+
+
+def carrier_secrets(config: GatewayConfig) -> tuple[str, ...]:
+    return tuple(secret for carrier in config.carriers for secret in carrier.secrets)
+
+
+def configured_secrets(config: GatewayConfig) -> tuple[str, ...]:
+    """Every secret the config holds (carrier keys, gateway keys): never in any log line."""
+    gateway_keys = tuple(key.get_secret_value() for key in config.auth.keys)
+    return carrier_secrets(config) + gateway_keys

@@ -124,7 +124,7 @@ async def _submit_job(
     async def work() -> bytes:  # nobody waits on the connection: only the model's deadline
         deadline = spec.deadline(job.quality, None)
         generation, _ = await services.executor.run(
-            job, spec, meter, deadline=deadline, key=key, cleanup=cleanup
+            job, spec, meter, deadline=deadline, key=key, cleanup=cleanup, on_connection=False
         )
         return orjson.dumps(render.images_body(generation, image_url))
 

@@ -28,15 +28,17 @@ def images_response(
 
 def images_body(generation: Generation, image_url: ImageUrl) -> dict[str, Any]:
     """The ``ImagesResponse``; URLs of stored images come from ``image_url`` (the storage's)."""
-    data: list[dict[str, str]] = []
+    data: list[dict[str, str | bool]] = []
     for image in generation.images:
-        item: dict[str, str] = {}
+        item: dict[str, str | bool] = {}
         if generation.response_format == "url" and image.ref is not None:
             item["url"] = image_url(image.ref)
         elif image.b64 is not None:
             item["b64_json"] = image.b64
         if image.revised_prompt:
             item["revised_prompt"] = image.revised_prompt
+        if image.storage_error is not None:
+            item["stored"] = False  # storage failed: this base64 is the only copy
         data.append(item)
     body: dict[str, Any] = {"created": generation.created, "data": data}
     for key in ("background", "output_format", "quality", "size"):
@@ -47,6 +49,8 @@ def images_body(generation: Generation, image_url: ImageUrl) -> dict[str, Any]:
         body["usage"] = generation.usage
     if generation.cost is not None:
         body["cost"] = generation.cost
+    if generation.offline_fallback:
+        body["offline_fallback"] = True
     return body
 
 

@@ -134,8 +134,12 @@ def _completed(prefix: str, generation: Generation, image_url: ImageUrl) -> dict
     }
     if image.ref is not None:
         body["url"] = image_url(image.ref)
+    if image.storage_error is not None:
+        body["stored"] = False
     if generation.usage is not None:
         body["usage"] = generation.usage
     if generation.cost is not None:
         body["cost"] = generation.cost
+    if generation.offline_fallback:
+        body["offline_fallback"] = True
     return body

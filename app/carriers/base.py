@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Literal, Protocol
 
 import httpx
 
@@ -16,6 +16,22 @@ from app.domain import CarrierResult, ImageJob, PartialImage
 
 def classify_exception(exc: httpx.HTTPError) -> FailureKind:
     return "timeout" if isinstance(exc, httpx.TimeoutException) else "transient"
+
+
+ProbeState = Literal["ok", "key_rejected", "failed"]
+
+
+@dataclass(frozen=True, slots=True)
+class ProbeResult:
+    """What a cheap check of a carrier's key and reachability found (``check-carriers``)."""
+
+    state: ProbeState
+    detail: str
+
+
+async def nothing_to_probe(config: Any, http: httpx.AsyncClient, seconds: float) -> ProbeResult:
+    """The probe of a kind with no upstream and no key: always fine."""
+    return ProbeResult("ok", "no upstream and no key to check")
 
 
 @dataclass(frozen=True, slots=True)

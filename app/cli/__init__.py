@@ -11,13 +11,14 @@ import sys
 from types import ModuleType
 
 from app import __version__
-from app.cli import check_config, db, serve
+from app.cli import check_carriers, check_config, db, serve
 from app.cli.common import HelpWithDefaults
 
 # name -> module with HELP, add_arguments(parser) and run(args) -> exit code
 COMMANDS: dict[str, ModuleType] = {
     "serve": serve,
     "check-config": check_config,
+    "check-carriers": check_carriers,
     "db": db,
 }
 

@@ -85,7 +85,8 @@ def run(args: argparse.Namespace) -> int:
         server_header=False,
         access_log=False,
         log_config=None,
-        timeout_graceful_shutdown=30,
+        # Past request_grace the app answers waiting requests itself (503 shutting_down).
+        timeout_graceful_shutdown=int(config.server.request_grace) + 5,
         backlog=4096,
     )
     return 0

@@ -61,7 +61,8 @@ def load_config(path: Path, env: Mapping[str, str], kinds: CarrierKinds) -> Gate
     ``kinds`` maps each carrier kind to its options model: ``carriers[]`` is a union
     discriminated by ``kind``, assembled from the carrier registry (config sits below it).
     """
-    raw = _read_yaml(path, env)
+    tree = _parse_yaml(path)
+    raw = interpolate(tree, env)
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: the top level must be a mapping of keys")
     # `x-...` keys hold YAML anchors for reuse, as in compose files.
@@ -71,7 +72,8 @@ def load_config(path: Path, env: Mapping[str, str], kinds: CarrierKinds) -> Gate
     raw["source"] = path
     if isinstance(raw.get("carriers"), list):
         raw["carriers"] = [
-            _carrier(path, i, entry, kinds) for i, entry in enumerate(raw["carriers"])
+            _carrier(path, i, entry, kinds, _variables(tree["carriers"][i]))
+            for i, entry in enumerate(raw["carriers"])
         ]
     try:
         config = GatewayConfig.model_validate(raw)
@@ -88,7 +90,17 @@ def load_config(path: Path, env: Mapping[str, str], kinds: CarrierKinds) -> Gate
     return config
 
 
-def _carrier(path: Path, index: int, entry: Any, kinds: CarrierKinds) -> Any:
+def _variables(entry: Any) -> dict[str, str]:
+    """Which environment variable each field of a raw (not interpolated) entry names."""
+    if not isinstance(entry, dict):
+        return {}
+    found = {key: _VAR.search(value) for key, value in entry.items() if isinstance(value, str)}
+    return {str(key): match.group(1) for key, match in found.items() if match and match.group(1)}
+
+
+def _carrier(
+    path: Path, index: int, entry: Any, kinds: CarrierKinds, variables: dict[str, str]
+) -> Any:
     """``carriers[index]`` validated by the options model of its ``kind``."""
     if not isinstance(entry, dict):
         return entry  # the schema names what is wrong with it
@@ -97,20 +109,26 @@ def _carrier(path: Path, index: int, entry: Any, kinds: CarrierKinds) -> Any:
         problem = f"unknown kind '{entry['kind']}'" if "kind" in entry else "a kind is required"
         raise ConfigError(f"{path}: carriers[{index}].kind: {problem} (known: {_list(kinds)})")
     try:
-        return model.model_validate(entry)
+        carrier = model.model_validate(entry)
     except ValidationError as exc:
         first = exc.errors()[0]
         where = key_path(("carriers", index, *first["loc"]))
         raise ConfigError(f"{path}: {where}: {first['msg']}") from None
+    carrier._variables.update(variables)
+    return carrier
 
 
 def _read_yaml(path: Path, env: Mapping[str, str]) -> Any:
+    return interpolate(_parse_yaml(path), env)
+
+
+def _parse_yaml(path: Path) -> Any:
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read the file ({exc.strerror or exc})") from None
     try:
-        return interpolate(yaml.safe_load(text), env)
+        return yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""

@@ -10,7 +10,7 @@ import re
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, SecretStr, field_validator
 
 from app.config.allow import AllowRule, parse_allow_entry
 from app.config.rules import EditSupport, RuleSet
@@ -38,6 +38,17 @@ class CarrierConfig(_Strict):
     edit: EditSupport = Field(
         EditSupport(), description="what this carrier serves for edits; default: every edit"
     )
+    # Set by the loader: the environment variable each field was read from (``${VAR}``).
+    _variables: dict[str, str] = PrivateAttr(default_factory=dict)
+
+    def variable_of(self, field: str) -> str | None:
+        """The environment variable ``field`` came from in the YAML, if it came from one."""
+        return self._variables.get(field)
+
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        """The secrets this carrier holds (its keys), for masking; none by default."""
+        return ()
 
     @property
     def disabled_reason(self) -> str | None:
@@ -78,6 +89,9 @@ class RouteConfig(_Strict):
     tier: int | None = Field(None, ge=1, description="1 is tried first; default: list position")
     weight: float = Field(1.0, gt=0, description="relative share within a tier")
     overrides: dict[str, Any] = Field({}, description="rule-set keys where this carrier differs")
+    offline_fallback: bool = Field(
+        False, description="an offline carrier may stand in after the real carriers failed"
+    )
 
 
 class ModelConfig(_Strict):
@@ -104,6 +118,9 @@ class ServerConfig(_Strict):
     # Pillow itself warns from 89,478,485 pixels on; the local carrier decodes inputs.
     max_input_pixels: int = Field(50_000_000, ge=1, le=89_478_485)
     trusted_proxies: tuple[IPNetwork, ...] = ()
+    request_grace: float = Field(
+        25.0, ge=0, description="seconds after SIGTERM before waiting requests get 503"
+    )
     shutdown_grace: float = Field(60.0, ge=0, description="seconds to finish detached work")
     # Connections (app.api.connections); each worker process holds its own.
     header_timeout: float = Field(10.0, gt=0, description="seconds to send a request's headers")

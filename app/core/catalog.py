@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 
 from app.config.rules import RuleSet, apply_overrides, restrict_edits
@@ -15,7 +15,10 @@ class Route:
     """One way to serve a model, built once at start-up: a carrier, the model name it expects,
     its tier and weight, what it costs, how long one attempt may take and how often a
     transient failure is retried, and its effective rules: the model's rules with the route's
-    ``overrides``, narrowed to the edits its carrier serves (``carriers[].edit``)."""
+    ``overrides``, narrowed to the edits its carrier serves (``carriers[].edit``).
+
+    ``offline``: its carrier's kind renders locally (the registry says so); such a route
+    serves only when no real route is enabled, or after they failed if ``offline_fallback``."""
 
     carrier: str
     upstream_model: str
@@ -25,6 +28,8 @@ class Route:
     price: Price | None = None
     timeout: float = 300.0
     retries: int = 1
+    offline: bool = False
+    offline_fallback: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,11 +80,13 @@ class Catalog:
         return list(self._by_name.items())
 
 
-def build_catalog(config: GatewayConfig) -> Catalog:
-    return Catalog((_spec(config, m) for m in config.models), config.server.default_model)
+def build_catalog(config: GatewayConfig, offline: Collection[str] = frozenset()) -> Catalog:
+    """The catalog; ``offline`` names the carriers whose kind is offline (from the registry)."""
+    specs = (_spec(config, m, offline) for m in config.models)
+    return Catalog(specs, config.server.default_model)
 
 
-def _spec(config: GatewayConfig, model: ModelConfig) -> ModelSpec:
+def _spec(config: GatewayConfig, model: ModelConfig, offline: Collection[str]) -> ModelSpec:
     rules = config.rule_sets[model.rules]
     carriers: dict[str, CarrierConfig] = {c.name: c for c in config.carriers}
     routes = tuple(
@@ -92,6 +99,8 @@ def _spec(config: GatewayConfig, model: ModelConfig) -> ModelSpec:
             price=r.price or model.price,
             timeout=carriers[r.carrier].timeout,
             retries=carriers[r.carrier].retries,
+            offline=r.carrier in offline,
+            offline_fallback=r.offline_fallback,
         )
         for position, r in enumerate(model.carriers, 1)
     )

@@ -4,7 +4,9 @@ Every upstream problem leaves a carrier as a :class:`CarrierFailure` whose ``kin
 here, from status codes (and a carrier's exception types) only, never from message text:
 
     rejected      the request itself is refused (400, 422, content policy): never retried
-    carrier       our carrier's own problem (401, 402, 403, 404): next carrier, cool this one
+    key_rejected  the upstream refused our key (401, 403): next carrier, cool this one, and
+                  say so loudly (the operator must fix the key)
+    carrier       our carrier's other problems (402, 404, quota): next carrier, cool this one
     rate_limited  429: retry later or elsewhere
     transient     connect errors, 408, 409, 5xx, unreadable bodies: retry, then next carrier
     timeout       the upstream did not answer in time: retry, then next carrier
@@ -14,7 +16,9 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-FailureKind = Literal["rejected", "carrier", "rate_limited", "transient", "timeout"]
+FailureKind = Literal["rejected", "key_rejected", "carrier", "rate_limited", "transient", "timeout"]
+# Failures of the carrier itself rather than of the request or the moment: move on at once.
+CARRIER_PROBLEMS: frozenset[FailureKind] = frozenset({"key_rejected", "carrier"})
 
 
 class CarrierFailure(Exception):
@@ -54,6 +58,8 @@ def classify_status(status: int, code: object = None) -> FailureKind:
         return "rate_limited"
     if status in (408, 409) or status >= 500:
         return "transient"
-    if status in (401, 402, 403, 404):
+    if status in (401, 403):
+        return "key_rejected"
+    if status == 404:
         return "carrier"
     return "rejected"

@@ -4,7 +4,7 @@ failed attempt, and what to tell the client when every attempt failed. No I/O he
 from __future__ import annotations
 
 import random
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from itertools import groupby
 from typing import Literal
@@ -12,7 +12,7 @@ from typing import Literal
 from app.config.rules import EditLimits, FlexibleSizes, RuleSet
 from app.config.schema import RetryConfig
 from app.core.catalog import ModelSpec, Route
-from app.core.failures import CarrierFailure
+from app.core.failures import CARRIER_PROBLEMS, CarrierFailure
 from app.domain import ImageJob
 from app.errors import (
     CarriersCoolingDown,
@@ -35,9 +35,11 @@ class Decision:
 def candidates(job: ImageJob, spec: ModelSpec, enabled: Collection[str]) -> list[Route]:
     """Enabled routes whose carrier can serve ``job`` as asked; 4xx/503 when there is none.
 
-    One check per route, against its effective rules (the model's, with the route's
-    ``overrides``, narrowed to its carrier's edit support)."""
-    routes = [route for route in spec.routes if route.carrier in enabled]
+    Offline routes serve only in offline mode (no real route of the model is enabled), or,
+    where the operator opted in (``offline_fallback``), after the real ones. One check per
+    route, against its effective rules (the model's, with the route's ``overrides``, narrowed
+    to its carrier's edit support)."""
+    routes = serving_routes(spec, enabled)
     if not routes:
         raise NoCarrierAvailable(
             f"No carrier is available for model '{spec.name}': every configured carrier is "
@@ -59,6 +61,24 @@ def candidates(job: ImageJob, spec: ModelSpec, enabled: Collection[str]) -> list
             f"No carrier of model '{spec.name}' can serve this request ({why}).", param=param
         )
     return able
+
+
+def serving_routes(spec: ModelSpec, enabled: Collection[str]) -> list[Route]:
+    """The enabled routes that may serve ``spec``: the real ones and the opted-in offline
+    fallbacks, or, when no real route is enabled (offline mode), the offline ones."""
+    routes = [route for route in spec.routes if route.carrier in enabled]
+    if not any(not route.offline for route in routes):
+        return routes
+    return [route for route in routes if not route.offline or route.offline_fallback]
+
+
+def offline_models(models: Iterable[ModelSpec], enabled: Collection[str]) -> list[str]:
+    """The models that run offline: every route that may serve them is an offline one."""
+    return [
+        spec.name
+        for spec in models
+        if (routes := serving_routes(spec, enabled)) and all(r.offline for r in routes)
+    ]
 
 
 def route_problem(job: ImageJob, rules: RuleSet) -> tuple[str, str] | None:
@@ -124,14 +144,19 @@ def _input_problem(job: ImageJob, limits: EditLimits) -> tuple[str, str] | None:
 
 
 def order(routes: Sequence[Route], rng: random.Random) -> list[Route]:
-    """Tier by tier (1 first); within a tier, a weighted random order."""
+    """Tier by tier (1 first); within a tier, a weighted random order. Offline fallbacks
+    come after every real route, whatever their tier."""
     ordered: list[Route] = []
-    for _, group in groupby(sorted(routes, key=lambda r: r.tier), key=lambda r: r.tier):
+    for _, group in groupby(sorted(routes, key=_rank), key=_rank):
         pool = list(group)
         while pool:
             pick = rng.choices(range(len(pool)), weights=[r.weight for r in pool])[0]
             ordered.append(pool.pop(pick))
     return ordered
+
+
+def _rank(route: Route) -> tuple[bool, int]:
+    return route.offline, route.tier
 
 
 def decide(
@@ -145,7 +170,7 @@ def decide(
     """After a failed attempt: retry the same carrier (after a delay), try the next, or stop."""
     if failure.kind == "rejected":
         return Decision("stop")
-    if failure.kind == "carrier" or retries_done >= retries_allowed:
+    if failure.kind in CARRIER_PROBLEMS or retries_done >= retries_allowed:
         return Decision("next")
     if failure.retry_after is not None:
         if failure.retry_after > policy.max_retry_after:

@@ -53,7 +53,7 @@ def sniff_b64(text: str) -> ImageFormat | None:
 FAST_B64 = "C extension active" in pybase64.get_version()
 
 
-def decode_b64_exact(data: bytes | memoryview) -> bytes | None:
+def decode_b64_exact(data: str | bytes | memoryview) -> bytes | None:
     """Decode canonical, padded base64 (the common case) or return None: no lenient rules."""
     if len(data) % 4:
         return None

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import logging
 import os
 import tempfile
 from dataclasses import dataclass
@@ -21,6 +22,9 @@ from pathlib import Path
 from types import TracebackType
 from typing import BinaryIO
 
+from app.errors import UploadSpaceExhausted
+
+log = logging.getLogger(__name__)
 _FLUSH_BYTES = 1024 * 1024
 _READ_BUFFER = 64 * 1024
 
@@ -97,9 +101,12 @@ class Spool:
             raise RuntimeError("the spool is closed")
         # Unbuffered: every write goes straight to the descriptor that readers pread from.
         # The spool owns the file and closes it in close(), not at the end of this block.
-        handle: BinaryIO = tempfile.TemporaryFile(  # noqa: SIM115
-            buffering=0, dir=self.directory, prefix="imagegate-"
-        )
+        try:
+            handle: BinaryIO = tempfile.TemporaryFile(  # noqa: SIM115
+                buffering=0, dir=self.directory, prefix="imagegate-"
+            )
+        except OSError as exc:
+            raise spool_failed(exc, self.directory) from None
         self._files.append(handle)
         return handle
 
@@ -165,7 +172,20 @@ class SpoolWriter:
     async def _flush(self) -> None:
         assert self._file is not None
         data, self._buffer = self._buffer, bytearray()
-        await asyncio.to_thread(_write_all, self._file, data)
+        try:
+            await asyncio.to_thread(_write_all, self._file, data)
+        except OSError as exc:
+            raise spool_failed(exc, self._spool.directory) from None
+
+
+def spool_failed(exc: OSError, directory: Path | None) -> UploadSpaceExhausted:
+    """A disk problem while spooling an upload: one error line here, a 503 for the client."""
+    where = directory or Path(tempfile.gettempdir())
+    reason = exc.strerror or type(exc).__name__
+    log.error("cannot spool an upload to %s: %s", where, reason)
+    return UploadSpaceExhausted(
+        "The gateway has no room for this upload right now; try again later.", retry_after=30
+    )
 
 
 def _write_all(handle: BinaryIO, data: bytearray) -> None:

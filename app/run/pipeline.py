@@ -31,7 +31,9 @@ from app.domain import (
     StoredImage,
     UpstreamImage,
 )
-from app.errors import GatewayError, StorageFailed
+from app.errors import GatewayError
+from app.observability.redact import Redactor
+from app.run.masking import mask_failure, mask_partial, mask_result
 from app.run.rehost import NotAnImage, Rehoster
 from app.state.base import CircuitBook
 
@@ -42,6 +44,7 @@ log = logging.getLogger(__name__)
 class _Attempts:
     failures: list[tuple[str, CarrierFailure]] = field(default_factory=list)
     labels: list[str] = field(default_factory=list)
+    real: bool = False  # whether real (not offline) routes were among the candidates
 
     def failed(self, carrier: str, failure: CarrierFailure) -> None:
         self.failures.append((carrier, failure))
@@ -55,6 +58,7 @@ class Pipeline:
     health: CircuitBook
     retry: RetryConfig
     rng: random.Random = field(default_factory=random.Random)
+    redactor: Redactor = field(default_factory=Redactor)  # masks carrier keys in carrier output
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
     clock: Callable[[], float] = time.monotonic
 
@@ -77,7 +81,10 @@ class Pipeline:
     ) -> AsyncGenerator[PartialImage | Generation, None]:
         """The one attempt loop: routes in order, each retried as routing decides."""
         attempts = _Attempts()
-        for route in self._routes(job, spec):
+        routes = self._routes(job, spec)
+        # An offline route serving where real ones could have is a fallback: its answer says so.
+        attempts.real = any(not route.offline for route in routes)
+        for route in routes:
             retries = 0
             while await self.health.admit(route.carrier):
                 emitted = False
@@ -93,6 +100,7 @@ class Pipeline:
                             yield self._finish(job, route, *event, attempts)
                             return
                 except CarrierFailure as failure:
+                    failure = mask_failure(self.redactor, failure)
                     decision = await self._failed(route, failure, retries, ends, attempts)
                     # Once the client has seen partial images, no other attempt may follow.
                     if emitted or decision.action == "stop":
@@ -132,8 +140,9 @@ class Pipeline:
         if streaming and route.rules.stream:
             async for event in carrier.stream(job, route):
                 if isinstance(event, PartialImage):
-                    yield event
+                    yield mask_partial(self.redactor, event)
                     continue
+                event = mask_result(self.redactor, event)
                 yield event, await self._keep(job, event, keep_b64=True)
                 return
             raise CarrierFailure("transient", f"carrier '{route.carrier}' sent no image")
@@ -146,6 +155,7 @@ class Pipeline:
         except TimeoutError:
             raise CarrierFailure("timeout", f"carrier '{route.carrier}' timed out") from None
         # outside the timeout: it must not fire while the consumer works
+        result = mask_result(self.redactor, result)
         yield result, await self._keep(job, result, keep_b64=streaming)
 
     def _routes(self, job: ImageJob, spec: ModelSpec) -> list[Route]:
@@ -178,14 +188,17 @@ class Pipeline:
     ) -> tuple[StoredImage, ...]:
         keep = functools.partial(self.rehoster.keep, keep_b64=keep_b64)
         try:
-            return await _each(keep, result.images, job.response_format)
+            stored = await _each(keep, result.images, job.response_format)
         except NotAnImage as exc:
             raise CarrierFailure("transient", str(exc)) from None
-        except StorageFailed:
-            if job.response_format != "url" or keep_b64:
-                raise
-            log.exception("storage failed; answering with base64 so the images are not lost")
-            return await _each(keep, result.images, "b64_ephemeral")
+        lost = [image.storage_error for image in stored if image.storage_error is not None]
+        if lost:  # one line per request, no traceback: the client still gets its images
+            log.error(
+                "storage failed, %d image(s) answered as base64 and not stored: %s",
+                len(lost),
+                lost[0],
+            )
+        return stored
 
     def _finish(
         self,
@@ -211,6 +224,7 @@ class Pipeline:
             output_format=result.output_format or stored[0].format,
             adjustments=job.adjustments,
             attempts=tuple(attempts.labels),
+            offline_fallback=route.offline and attempts.real,
         )
 
 

@@ -1,26 +1,33 @@
 """Re-hosting: turn what a carrier produced (base64, a URL, or bytes) into a stored image.
 
-Base64 of large images is decoded in a worker thread; small images (up to
-``INLINE_DECODE_BYTES``) are decoded on the event loop, where it costs less than handing them to
-a thread. Where the bytes go, and whether writing them needs a thread, is the storage's
-business. An upstream URL is downloaded by the SSRF-safe fetcher (a carrier must not make us
-fetch internal addresses), streaming, with a size cap and a timeout. Bytes must be a PNG, JPEG
-or WebP.
+Every image is verified whole (``app.inputs.verify``: PNG chunks and CRCs, JPEG segments and
+EOI, WebP RIFF chunks) before it is stored or handed back: a truncated or corrupt image is
+:class:`NotAnImage`, which the pipeline treats as a transient carrier failure. Large images are
+decoded and verified in a worker thread; small ones (up to ``INLINE_DECODE_BYTES``) on the event
+loop, where it costs less than handing them to a thread. Where the bytes go, and whether writing
+them needs a thread, is the storage's business; when storage fails, the image is handed back as
+base64 instead of being lost. An upstream URL is downloaded by the SSRF-safe fetcher (a carrier
+must not make us fetch internal addresses), streaming, with a size cap and a timeout.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from app.config.schema import StorageConfig
 from app.domain import ImageFormat, ResponseFormat, StoredImage, UpstreamImage
+from app.errors import StorageFailed
 from app.inputs.fetch import FetchError, SafeFetcher
-from app.inputs.images import decode_b64, decode_b64_exact, encode_b64, sniff, sniff_b64
+from app.inputs.images import BadImage, decode_b64, decode_b64_exact, encode_b64
 from app.inputs.spool import Spool
+from app.inputs.verify import verify
 from app.storage import Storage
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 # Largest image whose base64 is decoded on the event loop rather than in a worker thread.
 INLINE_DECODE_BYTES = 256 * 1024
@@ -39,32 +46,34 @@ class Rehoster:
     async def keep(
         self, image: UpstreamImage, response_format: ResponseFormat, *, keep_b64: bool = False
     ) -> StoredImage:
-        """Store ``image`` unless ephemeral; base64 is handed back unchanged when asked for,
-        or when ``keep_b64`` (a stream's completed event carries it even for URL clients)."""
+        """Verify ``image`` whole and store it unless ephemeral; base64 is handed back when
+        asked for, or when ``keep_b64`` (a stream's completed event carries it even for URL
+        clients). A storage failure loses nothing: the image comes back as base64, marked with
+        ``storage_error``."""
         store = response_format != "b64_ephemeral"
         want_b64 = keep_b64 or response_format != "url"
+        canonical: str | memoryview | None = None  # base64 that may go back as it came
         if image.b64 is not None:
-            if not store:
-                text = _text(image.b64)
-                fmt = sniff_b64(text)
-                if fmt is None:
-                    raise NotAnImage("the carrier's base64 is not a PNG, JPEG or WebP image")
-                size = len(text) * 3 // 4
-                return StoredImage(fmt, size, b64=text, revised_prompt=image.revised_prompt)
-            data = await self._decode(image.b64)
+            data, fmt, exact = await _off_loop(_decode, image.b64, len(image.b64) * 3 // 4)
+            canonical = image.b64 if exact else None  # else re-encoded from the verified bytes
         else:
             data = image.data if image.data is not None else await self._download(image.url or "")
-        fmt = _check(data)
-        ref = await self._storage.put(data, fmt) if store else None
-        b64 = None
-        if want_b64:
-            b64 = _text(image.b64) if image.b64 is not None else encode_b64(data)
-        return StoredImage(fmt, len(data), ref=ref, b64=b64, revised_prompt=image.revised_prompt)
+            fmt = await _off_loop(_verify, data, len(data))
 
-    async def _decode(self, b64: str | memoryview) -> bytes:
-        if len(b64) * 3 // 4 <= INLINE_DECODE_BYTES:
-            return _decode(b64)
-        return await asyncio.to_thread(_decode, b64)
+        def text() -> str:  # built only when a client gets it
+            return _text(canonical) if canonical is not None else encode_b64(data)
+
+        revised = image.revised_prompt
+        if not store:
+            return StoredImage(fmt, len(data), b64=text(), revised_prompt=revised)
+        try:
+            ref = await self._storage.put(data, fmt)
+        except StorageFailed as exc:
+            return StoredImage(
+                fmt, len(data), b64=text(), revised_prompt=revised, storage_error=exc.message
+            )
+        b64 = text() if want_b64 else None
+        return StoredImage(fmt, len(data), ref=ref, b64=b64, revised_prompt=revised)
 
     async def _download(self, url: str) -> bytes:
         if url.startswith("data:"):
@@ -84,31 +93,34 @@ class Rehoster:
             spool.close()
 
 
-def _decode(b64: str | memoryview) -> bytes:
-    """Raw base64 bytes take the strict decoder first, without building a str."""
-    if isinstance(b64, memoryview):
-        data = decode_b64_exact(b64)
-        if data is not None:
-            return data
-        b64 = str(b64, "ascii", errors="replace")  # not ASCII: the decoder refuses it below
-    try:
-        return decode_b64(b64)
+async def _off_loop(check: Callable[[Any], T], value: Any, size: int) -> T:
+    """Run ``check`` on the event loop for small images, in a worker thread for large ones."""
+    if size <= INLINE_DECODE_BYTES:
+        return check(value)
+    return await asyncio.to_thread(check, value)
+
+
+def _decode(b64: str | memoryview) -> tuple[bytes, ImageFormat, bool]:
+    """Decode and verify the image; whether its base64 was canonical (strict alphabet and
+    padding: it can be handed to a client unchanged). Lenient decoding comes second."""
+    data = decode_b64_exact(b64)
+    if data is not None:
+        return data, _verify(data), True
+    text = b64 if isinstance(b64, str) else str(b64, "ascii", errors="replace")
+    try:  # without line breaks, so that missing padding is counted right
+        data = decode_b64("".join(text.split()))
     except ValueError as exc:
         raise NotAnImage(f"the carrier's base64 is invalid ({exc})") from None
+    return data, _verify(data), False
 
 
 def _text(b64: str | memoryview) -> str:
-    """The base64 as text for a client; raw bytes that are not ASCII are no image."""
-    if isinstance(b64, str):
-        return b64
+    """Canonical base64 as text for a client (ASCII: it passed the strict decoder)."""
+    return b64 if isinstance(b64, str) else str(b64, "ascii")
+
+
+def _verify(data: bytes) -> ImageFormat:
     try:
-        return str(b64, "ascii")
-    except UnicodeDecodeError:
-        raise NotAnImage("the carrier's base64 is not ASCII text") from None
-
-
-def _check(data: bytes) -> ImageFormat:
-    fmt = sniff(data[:16])
-    if fmt is None:
-        raise NotAnImage("the carrier's output is not a PNG, JPEG or WebP image")
-    return fmt
+        return verify(data)
+    except BadImage as exc:
+        raise NotAnImage(f"the carrier's output is unusable: {exc.detail}") from None

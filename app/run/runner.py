@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
@@ -16,6 +17,7 @@ from app.domain import Generation, ImageJob, PartialImage, Principal
 from app.errors import GatewayError, UpstreamTimeout
 from app.inputs.images import encode_b64
 from app.run.pipeline import Pipeline
+from app.run.shutdown import Stopping
 from app.run.tasks import TaskRegistry
 from app.state.base import IdempotencyStore, RequestKey
 from app.state.idempotency import fingerprint
@@ -72,11 +74,13 @@ class Executor:
         tasks: TaskRegistry,
         idempotency: IdempotencyStore,
         storage: Storage,
+        stopping: Stopping | None = None,
     ) -> None:
         self._pipeline = pipeline
         self._tasks = tasks
         self._idempotency = idempotency
         self._storage = storage
+        self._stopping = stopping or Stopping(math.inf)
 
     async def run(
         self,
@@ -87,11 +91,14 @@ class Executor:
         deadline: float,
         key: RequestKey | None = None,
         cleanup: Cleanup | None = None,
+        on_connection: bool = True,
     ) -> tuple[Generation, bool]:
         """The generation, and whether it is the replay of an earlier identical request.
 
         The work runs as a tracked task: if the client goes away, it still finishes, stores
-        its images and records its usage, and an idempotent retry picks the result up.
+        its images and records its usage, and an idempotent retry picks the result up. A
+        client ``on_connection`` gets 503 ``shutting_down`` once a stopping gateway's grace
+        period ends (an async job, on no connection, waits for the drain instead).
         """
         try:
             earlier = await self._claim(key)
@@ -110,7 +117,9 @@ class Executor:
         meter.detach()
         work = self._run_detached(job, spec, meter, deadline, key, cleanup)
         task = self._tasks.spawn(work, name=f"generation:{spec.name}")
-        try:
+        try:  # a stopping gateway answers 503 after its grace period; the work goes on
+            if on_connection:
+                return await self._stopping.result(task), False
             return await asyncio.shield(task), False
         except asyncio.CancelledError:
             meter.client_left()
@@ -134,6 +143,7 @@ class Executor:
         """
         queue: asyncio.Queue[StreamItem] = asyncio.Queue()  # at most 3 partials + 1 result
         meter.detach()
+        self._stopping.watch(queue)
         work = self._produce(job, spec, meter, deadline, key, queue, cleanup)
         self._tasks.spawn(work, name=f"stream:{spec.name}")
         return queue
@@ -201,6 +211,7 @@ class Executor:
             meter.failed(error)
             queue.put_nowait(error)
         finally:
+            self._stopping.unwatch(queue)
             await self._settle(owned, None)
             queue.put_nowait(None)
             if cleanup is not None:

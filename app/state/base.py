@@ -15,7 +15,8 @@ from typing import Literal, Protocol
 from app.core.failures import FailureKind
 from app.domain import Generation
 
-CircuitState = Literal["healthy", "cooling_down", "half_open"]
+# key_rejected: the upstream refused our key (401/403) and nothing has succeeded since.
+CircuitState = Literal["healthy", "cooling_down", "half_open", "key_rejected"]
 JobStatus = Literal["queued", "running", "succeeded", "failed"]
 
 

@@ -3,7 +3,8 @@
 A carrier that fails ``failures`` times within ``window`` seconds (or once with a failure of
 its own, such as a rejected key) cools down for ``duration`` seconds and is skipped. When the
 cooldown ends, exactly one request probes it (half-open): success closes the circuit, failure
-opens it again.
+opens it again. A carrier whose key the upstream refused shows as ``key_rejected`` until it
+next succeeds.
 """
 
 from __future__ import annotations
@@ -14,11 +15,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from app.config.schema import CooldownConfig
-from app.core.failures import FailureKind
+from app.core.failures import CARRIER_PROBLEMS, FailureKind
 from app.state.base import CarrierStatus, CircuitState
 
 # Failures that say something about the carrier (a rejected request says nothing).
-_COUNTED: frozenset[FailureKind] = frozenset({"carrier", "rate_limited", "transient", "timeout"})
+_COUNTED: frozenset[FailureKind] = frozenset(
+    {"key_rejected", "carrier", "rate_limited", "transient", "timeout"}
+)
 
 
 @dataclass
@@ -28,6 +31,7 @@ class _Circuit:
     probing: bool = False
     successes: int = 0
     last_error: str | None = None
+    key_rejected: bool = False  # until the next success
 
 
 class MemoryCircuitBook:
@@ -54,6 +58,7 @@ class MemoryCircuitBook:
         circuit.probing = False
         circuit.failures.clear()
         circuit.successes += 1
+        circuit.key_rejected = False
 
     async def failed(
         self, carrier: str, kind: FailureKind, message: str, cool_for: float | None = None
@@ -65,10 +70,13 @@ class MemoryCircuitBook:
         now = self._clock()
         circuit = self._circuit(carrier)
         circuit.last_error = message
+        circuit.key_rejected = circuit.key_rejected or kind == "key_rejected"
         circuit.failures.append((now, kind))
         self._forget_old(circuit, now)
         tripped = (
-            circuit.probing or kind == "carrier" or len(circuit.failures) >= self._config.failures
+            circuit.probing
+            or kind in CARRIER_PROBLEMS
+            or len(circuit.failures) >= self._config.failures
         )
         if tripped or cool_for is not None:
             duration = max(self._config.duration if tripped else 0.0, cool_for or 0.0)
@@ -84,6 +92,8 @@ class MemoryCircuitBook:
         if circuit.open_until is not None:
             state = "cooling_down" if now < circuit.open_until else "half_open"
             cooling_for = circuit.open_until - now if state == "cooling_down" else None
+        if circuit.key_rejected:
+            state = "key_rejected"
         return CarrierStatus(
             state=state,
             cooling_for=cooling_for,

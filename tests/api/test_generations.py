@@ -201,13 +201,14 @@ async def test_unusable_upstream_bodies_are_502(
 
 
 REFUSED = "refused the gateway's request"
+KEY_REJECTED = "rejected the gateway's API key"
 
 
 @pytest.mark.parametrize(
     ("upstream_status", "client_status", "code", "says", "failure"),
     [
-        (401, 502, "upstream_error", f"{REFUSED} (HTTP 401)", "carrier"),
-        (403, 502, "upstream_error", f"{REFUSED} (HTTP 403)", "carrier"),
+        (401, 502, "upstream_error", f"{KEY_REJECTED} (HTTP 401)", "key_rejected"),
+        (403, 502, "upstream_error", f"{KEY_REJECTED} (HTTP 403)", "key_rejected"),
         (404, 502, "upstream_error", f"{REFUSED} (HTTP 404)", "carrier"),
         (500, 502, "upstream_error", "failed (HTTP 500)", "transient"),
         (503, 502, "upstream_error", "failed (HTTP 503)", "transient"),

@@ -98,7 +98,8 @@ def gateway(
             route: dict[str, Any] = {"carrier": "up"}
             if not up_streams:
                 route["overrides"] = {"stream": False}
-            routes = [route, {"carrier": "local"}] if second else [route]
+            fallback = {"carrier": "local", "offline_fallback": True}
+            routes = [route, fallback] if second else [route]
             data["models"][0] = {
                 "name": "gpt-image-2",
                 "rules": "gpt-image-2",

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import base64
 import io
+import struct
+import zlib
 
 from PIL import Image
 
@@ -52,3 +54,13 @@ def input_image(
         param=param,
         origin=origin,
     )
+
+
+def padded_png(extra: int, fill: bytes = b"\0") -> bytes:
+    """A valid PNG at least ``extra`` bytes long: a tiny image with a private ancillary chunk
+    (``prVt``, with its CRC) of that size, which decoders skip."""
+    small = png_bytes((4, 4))
+    data = (fill * extra)[:extra]
+    chunk = struct.pack(">I", len(data)) + b"prVt" + data
+    chunk += struct.pack(">I", zlib.crc32(b"prVt" + data))
+    return small[:33] + chunk + small[33:]

@@ -17,8 +17,7 @@ from app.errors import StorageFailed
 from app.inputs.fetch import SafeFetcher
 from app.run.rehost import INLINE_DECODE_BYTES, NotAnImage, Rehoster
 from app.storage.local import LocalStorage
-
-PNG_HEAD = b"\x89PNG\r\n\x1a\n"
+from tests.support.images import padded_png
 
 
 @pytest.fixture
@@ -56,7 +55,7 @@ async def keep(storage: Any, image: UpstreamImage, response_format: Any) -> Stor
 async def test_base64_is_stored_and_handed_back_unchanged(
     storage: LocalStorage, threads: list[str], size: int, hops: list[str], response_format: Any
 ) -> None:
-    data = PNG_HEAD + b"\0" * size
+    data = padded_png(size)
     text = base64.b64encode(data).decode()
     kept = await keep(storage, UpstreamImage(b64=text, revised_prompt="fox"), response_format)
     assert kept.byte_size == len(data)
@@ -73,21 +72,21 @@ async def test_base64_is_stored_and_handed_back_unchanged(
 async def test_bytes_from_a_carrier_are_stored(
     storage: LocalStorage, threads: list[str], size: int
 ) -> None:
-    data = PNG_HEAD + b"\1" * size
+    data = padded_png(size, b"\1")
     kept = await keep(storage, UpstreamImage(data=data), "url")
     assert kept.ref is not None and kept.b64 is None
-    assert threads == ([] if size <= INLINE_DECODE_BYTES else ["_write"])
+    assert threads == ([] if size <= INLINE_DECODE_BYTES else ["_verify", "_write"])
     assert await storage.read(kept.ref) == data
 
 
 async def test_bytes_asked_for_as_base64_are_stored_and_encoded(storage: LocalStorage) -> None:
-    data = PNG_HEAD + b"\2" * 100
+    data = padded_png(100, b"\2")
     kept = await keep(storage, UpstreamImage(data=data), "b64_json")
     assert kept.b64 == base64.b64encode(data).decode()
     assert kept.ref is not None and await storage.read(kept.ref) == data
 
 
-EPHEMERAL = PNG_HEAD + b"e"
+EPHEMERAL = padded_png(1, b"e")
 
 
 @pytest.mark.parametrize(
@@ -104,7 +103,7 @@ async def test_ephemeral_images_are_not_stored(
 
 
 async def test_unpadded_base64_with_line_breaks_still_decodes(storage: LocalStorage) -> None:
-    data = PNG_HEAD + b"abc"
+    data = padded_png(3, b"abc")
     text = base64.encodebytes(data).decode().rstrip("=\n")
     kept = await keep(storage, UpstreamImage(b64=text), "url")
     assert kept.ref is not None and await storage.read(kept.ref) == data
@@ -124,15 +123,18 @@ async def test_small_images_do_not_wait_for_a_thread(
         raise AssertionError("a small image went to a worker thread")
 
     monkeypatch.setattr(asyncio, "to_thread", no_threads)
-    data = base64.b64encode(PNG_HEAD + b"x" * 100).decode()
+    data = base64.b64encode(padded_png(100, b"x")).decode()
     kept = await keep(storage, UpstreamImage(b64=data), "url")
     assert kept.ref is not None
 
 
-async def test_a_storage_failure_reaches_the_caller_as_storage_failed() -> None:
+async def test_a_storage_failure_hands_the_image_back_as_base64() -> None:
     class FullDisk:
         async def put(self, data: bytes, fmt: str) -> None:
             raise StorageFailed("could not store the image (No space left on device)")
 
-    with pytest.raises(StorageFailed, match="No space left"):
-        await keep(FullDisk(), UpstreamImage(data=PNG_HEAD + b"x"), "url")
+    data = padded_png(1, b"x")
+    kept = await keep(FullDisk(), UpstreamImage(data=data), "url")
+    assert kept.ref is None and kept.storage_error is not None
+    assert "No space left" in kept.storage_error
+    assert kept.b64 == base64.b64encode(data).decode()

@@ -14,8 +14,9 @@ from app.domain import UpstreamImage
 from app.inputs.fetch import SafeFetcher
 from app.run.rehost import NotAnImage, Rehoster
 from app.storage.local import LocalStorage
+from tests.support.images import padded_png
 
-PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 8
+PNG = padded_png(2048, bytes(range(256)))
 TEXT = base64.b64encode(PNG).decode()
 
 

@@ -37,7 +37,7 @@ def route(name: str, tier: int = 1, weight: float = 1.0, **overrides: object) ->
 @pytest.mark.parametrize(
     ("status", "code", "kind"),
     [
-        (400, None, "rejected"), (422, None, "rejected"), (401, None, "carrier"), (403, None, "carrier"),
+        (400, None, "rejected"), (422, None, "rejected"), (401, None, "key_rejected"), (403, None, "key_rejected"),
         (404, None, "carrier"), (402, None, "carrier"), (429, "insufficient_quota", "carrier"),
         (429, "rate_limit_exceeded", "rate_limited"), (408, None, "transient"), (409, None, "transient"),
         (500, None, "transient"), (502, None, "transient"), (503, None, "transient"), (504, None, "transient"),

@@ -25,7 +25,7 @@ from app.carriers.openai.sse import EventTooLarge, SSEDecoder
 from app.carriers.openai.stream import stream_item
 from app.carriers.openai.wire import upstream_params
 from app.core.catalog import Route
-from app.core.failures import CarrierFailure, classify_status
+from app.core.failures import CARRIER_PROBLEMS, CarrierFailure, classify_status
 from app.domain import CarrierResult, ImageJob, PartialImage, UpstreamImage
 
 log = logging.getLogger(__name__)
@@ -44,6 +44,7 @@ class OpenAICarrier:
         self._edit_headers = {k: v for k, v in self._headers.items() if k.lower() != "content-type"}
         self._json_headers = {**self._headers, "content-type": "application/json"}
         self._timeout = httpx.Timeout(config.timeout, connect=config.connect_timeout)
+        self._key_hint = config.key_hint
 
     async def run(self, job: ImageJob, route: Route) -> CarrierResult:
         with self._request(job, route, stream=False) as (path, request):
@@ -122,9 +123,18 @@ class OpenAICarrier:
         kind = classify_status(status, error.get("code"))
         upstream_message = self._mask(str(error.get("message") or "")) or f"HTTP {status}"
         log.warning("carrier %s answered %s: %s", self.name, status, upstream_message[:500])
-        if kind == "rejected":
+        if kind == "key_rejected":
+            log.error(
+                "CARRIER KEY REJECTED: carrier %s answered HTTP %d to the gateway's API key; "
+                "check %s",
+                self.name,
+                status,
+                self._key_hint,
+            )
+            message = f"carrier '{self.name}' rejected the gateway's API key (HTTP {status})"
+        elif kind == "rejected":
             message = upstream_message
-        elif kind == "carrier":
+        elif kind in CARRIER_PROBLEMS:
             message = f"carrier '{self.name}' refused the gateway's request (HTTP {status})"
         else:
             message = f"carrier '{self.name}' failed (HTTP {status})"

@@ -37,6 +37,18 @@ class OpenAIConfig(CarrierConfig):
         return self.base_url
 
     @property
+    def secrets(self) -> tuple[str, ...]:
+        return (self.api_key.get_secret_value(),) if self.has_key and self.api_key else ()
+
+    @property
+    def key_hint(self) -> str:
+        """What an operator should check when the upstream refuses the key."""
+        variable = self.variable_of("api_key")
+        if variable is not None:
+            return f"the environment variable {variable} (its api_key)"
+        return f"the api_key of carrier '{self.name}' in the config"
+
+    @property
     def key_status(self) -> str:
         if self.api_key is None:
             return "none needed"
