@@ -12,6 +12,7 @@ from app.access.keys import ConfigKeys, KeyStore
 from app.carriers import Carrier, CarrierTools, build_carrier
 from app.config.schema import GatewayConfig
 from app.core.catalog import Catalog, build_catalog
+from app.inputs.decoding import Decoder, tune_allocator
 from app.inputs.fetch import Resolver, SafeFetcher
 from app.inputs.loader import InputLoader
 from app.run.async_jobs import JobRunner
@@ -50,7 +51,9 @@ def build_services(
     jobs: JobStore,
     resolver: Resolver | None = None,
 ) -> Services:
-    tools = CarrierTools(http=http)
+    server = config.server
+    tune_allocator()
+    tools = CarrierTools(http, Decoder(server.max_input_pixels, server.max_decoding_pixels))
     carriers: dict[str, Carrier] = {}
     disabled: list[str] = []
     for carrier in config.carriers:

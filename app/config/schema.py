@@ -102,6 +102,9 @@ class ServerConfig(_Strict):
     spool_threshold_bytes: int = Field(_MIB, ge=0)
     # Pillow itself warns from 89,478,485 pixels on; the local carrier decodes inputs.
     max_input_pixels: int = Field(50_000_000, ge=1, le=89_478_485)
+    max_decoding_pixels: int = Field(
+        50_000_000, ge=1, description="pixels decoded at once, all requests together"
+    )
     trusted_proxies: tuple[IPNetwork, ...] = ()
     shutdown_grace: float = Field(60.0, ge=0, description="seconds to finish detached work")
 
