@@ -85,7 +85,7 @@ def build_services(
         enabled_carriers=frozenset(carriers),
         jobs=JobRunner(jobs, tasks, config.jobs),
         storage=storage,
-        inputs=InputLoader(config, SafeFetcher(config.fetch, resolver)),
+        inputs=InputLoader(config, SafeFetcher(config.fetch, resolver), storage),
         keys=ConfigKeys(key.get_secret_value() for key in config.auth.keys),
         recorder=Recorder([LogSink()]),  # usage sinks: one line each
     )

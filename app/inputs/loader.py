@@ -33,7 +33,9 @@ from app.domain import Blob, InputImage, InputOrigin
 from app.errors import GatewayError, InvalidRequest
 from app.inputs.fetch import FetchError, SafeFetcher
 from app.inputs.images import BadImage, inspect
-from app.inputs.spool import Spool
+from app.inputs.own_urls import OwnOrigins, own_file_name
+from app.inputs.spool import MemoryBlob, Spool
+from app.storage import Storage
 
 _DATA_URI = re.compile(r"^data:([^,]{0,200}),", re.IGNORECASE)
 _WHITESPACE = re.compile(r"\s")
@@ -93,10 +95,20 @@ class UploadLimits:
         )
 
 
+@dataclass(frozen=True, slots=True)
+class _Context:
+    """What every input of one request shares while it is loaded."""
+
+    spool: Spool
+    fetching: asyncio.Semaphore
+    own: OwnOrigins
+
+
 class InputLoader:
-    def __init__(self, config: GatewayConfig, fetcher: SafeFetcher) -> None:
+    def __init__(self, config: GatewayConfig, fetcher: SafeFetcher, storage: Storage) -> None:
         self.limits = UploadLimits.from_config(config)
         self._fetcher = fetcher
+        self._storage = storage
         self._max_pixels = config.server.max_input_pixels
         self._concurrency = config.fetch.concurrency
         self._spool_directory = config.server.spool_directory
@@ -107,9 +119,15 @@ class InputLoader:
         return Spool(self._spool_directory, self._spool_threshold)
 
     async def load(
-        self, request: EditRequest, rules: RuleSet, model: str, spool: Spool
+        self,
+        request: EditRequest,
+        rules: RuleSet,
+        model: str,
+        spool: Spool,
+        own: OwnOrigins | None = None,
     ) -> tuple[tuple[InputImage, ...], InputImage | None]:
-        """The checked images and mask; raises an :class:`InvalidRequest` naming the input."""
+        """The checked images and mask; raises an :class:`InvalidRequest` naming the input.
+        URLs on ``own`` origins (this gateway's) are read from storage, not fetched."""
         limits = edit_limits(rules, model)
         check_count(len(request.images), limits, model, request.images_key)
         if request.mask is not None:
@@ -121,25 +139,46 @@ class InputLoader:
                 code="unsupported_content_type",
             )
         fetching = asyncio.Semaphore(self._concurrency)
-        jobs = [self._one(s, limits.max_image_bytes, spool, fetching) for s in request.images]
+        own = own or OwnOrigins()
+        context = _Context(spool, fetching, own)
+        jobs = [self._one(s, limits.max_image_bytes, context) for s in request.images]
         if request.mask is not None:
-            jobs.append(self._one(request.mask, limits.mask_max_bytes, spool, fetching))
+            jobs.append(self._one(request.mask, limits.mask_max_bytes, context))
         loaded = await _ordered_gather(jobs)
         mask = loaded.pop() if request.mask is not None else None
         return tuple(loaded), mask
 
-    async def _one(
-        self, source: ImageSource, max_bytes: int, spool: Spool, fetching: asyncio.Semaphore
-    ) -> InputImage:
+    async def _one(self, source: ImageSource, max_bytes: int, context: _Context) -> InputImage:
         if isinstance(source, Upload):
             blob, filename, declared = source.blob, source.filename, source.declared_type
             origin: InputOrigin = "upload"
+        elif (name := self._own_file(source.url, context.own)) is not None:
+            blob, filename, declared = await self._read_own(name, source.param, max_bytes), name, ""
+            origin = "url"
         else:
-            async with fetching:
-                blob, filename, declared, origin = await self._fetch(source, max_bytes, spool)
+            async with context.fetching:
+                blob, filename, declared, origin = await self._fetch(
+                    source, max_bytes, context.spool
+                )
         return await asyncio.to_thread(
             self._inspect, blob, filename, declared, origin, source.param
         )
+
+    def _own_file(self, url: str, own: OwnOrigins) -> str | None:
+        return own_file_name(url, own) if self._storage.serves_files else None
+
+    async def _read_own(self, name: str, param: str, max_bytes: int) -> MemoryBlob:
+        """One of this gateway's own images, straight from storage."""
+        ref = await self._storage.find(name)
+        if ref is None:
+            raise InvalidRequest(
+                f"Invalid image URL in '{param}': this gateway has no image '{name}'.",
+                param=param,
+                code="invalid_image_url",
+            )
+        if ref.byte_size > max_bytes:
+            raise file_too_large(param, max_bytes)
+        return MemoryBlob(await self._storage.read(ref))
 
     async def _fetch(
         self, source: Reference, max_bytes: int, spool: Spool

@@ -8,6 +8,7 @@ from starlette.responses import Response
 from app.api.auth import PrincipalDep
 from app.api.delivery import respond
 from app.api.forms import read_edit_request, read_json_object
+from app.api.request_meta import own_origins
 from app.api.state import ServicesDep
 from app.core.normalize import normalize
 
@@ -40,7 +41,8 @@ async def create_edit(request: Request, services: ServicesDep, principal: Princi
     try:
         edit = await read_edit_request(request, spool, inputs.limits)
         spec = services.catalog.resolve(edit.params.get("model"))
-        images, mask = await inputs.load(edit, spec.rules, spec.name, spool)
+        own = own_origins(request, services.config.storage, services.config.server)
+        images, mask = await inputs.load(edit, spec.rules, spec.name, spool, own)
         job = normalize(
             edit.params,
             operation="edit",
