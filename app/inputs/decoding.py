@@ -3,14 +3,17 @@
 A 190 KB PNG can declare a 7000 x 7000 canvas that decodes to 200 MB; sixteen of them at once
 would take 3 GB. So every Pillow decode in the gateway goes through :class:`Decoder`:
 
-- :meth:`Decoder.open` reads the dimensions from the header (``app.inputs.images.inspect``,
-  no Pillow involved) and refuses a canvas over ``server.max_input_pixels`` before Pillow sees
-  the file; Pillow's own size must then agree with that header.
+- :meth:`Decoder.decode` (and ``open``) read the dimensions from the header
+  (``app.inputs.images.inspect``, no Pillow involved) and refuse a canvas over
+  ``server.max_input_pixels`` before Pillow sees the file; Pillow's size must then agree.
+- A common PNG (8-bit, not interlaced) is decoded a band of rows at a time straight to the
+  size needed (``app.inputs.png_bands``): one band in memory, whatever the canvas, and none
+  of the chunks after the pixels (Pillow reads each of those whole).
 - :meth:`Decoder.hold` is a process-wide, asyncio-friendly budget of pixels being decoded at
   once (``server.max_decoding_pixels``), weighted by pixels: callers wait their turn, in order,
   before handing the decode to a worker thread. A decode larger than the whole budget runs alone.
-- :func:`decode_near` decodes straight to about the size needed (JPEG draft scaling, else an
-  integer ``reduce`` right after decoding), so only one full-size bitmap exists at a time.
+- Other images: :func:`decode_near` decodes straight to about the size needed (JPEG draft
+  scaling, else an integer ``reduce`` right after decoding): one full-size bitmap at a time.
 - After a large decode, :func:`release_memory` gives freed pages back to the OS (glibc keeps
   them otherwise, and RSS would stay at its peak).
 """
@@ -54,11 +57,11 @@ class Decoder:
         self._waiting: deque[tuple[int, asyncio.Future[None]]] = deque()
 
     def decode(self, stream: BinaryIO, size: int, target: tuple[int, int]) -> Image.Image:
-        """The image at about ``target`` (see :func:`decode_near`); a big PNG in bands of rows
+        """The image at about ``target`` (see :func:`decode_near`); a common PNG in bands of rows
         (``app.inputs.png_bands``), never whole. Raises :class:`BadImage`; blocking."""
         info = inspect(stream, size, self.max_pixels)
         factor = _factor((info.width, info.height), target)
-        if info.format == "png" and factor >= 2:
+        if info.format == "png":
             try:
                 reduced = png_bands.decode_reduced(stream, factor)
             except (ValueError, zlib.error):
@@ -71,7 +74,7 @@ class Decoder:
         """Pixels in memory at once to decode an image of ``size`` that starts with ``head``
         at about ``target``: what to :meth:`hold` for it."""
         factor = _factor(size, target)
-        if factor >= 2 and png_bands.takes(head):
+        if png_bands.takes(head):
             return png_bands.BAND_PIXELS + (size[0] // factor) * (size[1] // factor)
         return size[0] * size[1]
 
@@ -159,7 +162,7 @@ def decode_near(image: Image.Image, target: tuple[int, int]) -> Image.Image:
 
 def _factor(size: tuple[int, int], target: tuple[int, int]) -> int:
     """The integer scale-down that keeps at least ``target`` in both dimensions."""
-    return min(size[0] // max(1, target[0]), size[1] // max(1, target[1]))
+    return max(1, min(size[0] // max(1, target[0]), size[1] // max(1, target[1])))
 
 
 def _reduce_in_bands(image: Image.Image, factor: int) -> Image.Image:

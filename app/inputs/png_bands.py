@@ -45,11 +45,12 @@ def takes(head: bytes) -> bool:
 
 
 def decode_reduced(stream: BinaryIO, factor: int) -> Image.Image | None:
-    """The PNG in ``stream`` reduced by ``factor`` (box average), or None when it is not one
-    this decoder takes. ValueError (or ``zlib.error``) when its image data is corrupt."""
+    """The PNG in ``stream`` reduced by ``factor`` (box average; 1 keeps its size), or None
+    when it is not one this decoder takes. ValueError (or ``zlib.error``) when its image data
+    is corrupt. Chunks after the image data are never read (Pillow reads each whole)."""
     stream.seek(0)
     header = _header(stream.read(29))
-    if header is None or factor < 2:
+    if header is None or factor < 1:
         return None
     stream.seek(4, 1)
     return _Bands(stream, *header, factor).decode()
@@ -99,7 +100,8 @@ class _Bands:
         last = first + count
         self.previous = band.crop((0, last - 1, self.width, last)).tobytes("raw", self.mode)
         box = (0, first, self.out.width * self.factor, last)
-        self.out.paste(band.reduce(self.factor, box), (0, self.done // self.factor))
+        piece = band.reduce(self.factor, box) if self.factor > 1 else band.crop(box)
+        self.out.paste(piece, (0, self.done // self.factor))
         self.done += count
 
 
