@@ -15,6 +15,7 @@
      ├── UpstreamFailed                  502     upstream_error         upstream_error
      ├── NoCarrierAvailable              503     server_error           no_carrier_available
      │    └── CarriersCoolingDown        503                            carriers_cooling_down
+     ├── Overloaded                      503     server_error           overloaded
      ├── UpstreamTimeout                 504     timeout_error          upstream_timeout
      └── StorageFailed                   500     server_error           storage_failed
 
@@ -153,6 +154,14 @@ class CarriersCoolingDown(NoCarrierAvailable):
 
     code = "carriers_cooling_down"
     should_retry: bool | None = None
+
+
+class Overloaded(GatewayError):
+    """This gateway is at a capacity limit right now; worth retrying (``retry-after``)."""
+
+    status = 503
+    type = "server_error"
+    code = "overloaded"
 
 
 class UpstreamTimeout(GatewayError):

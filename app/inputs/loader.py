@@ -14,8 +14,8 @@ from __future__ import annotations
 import asyncio
 import binascii
 import re
-from collections.abc import Coroutine, Sequence
-from dataclasses import dataclass
+from collections.abc import Coroutine, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from typing import Any, Literal
 from urllib.parse import unquote, urlsplit
@@ -31,8 +31,10 @@ from app.core.edits import (
 )
 from app.domain import Blob, InputImage, InputOrigin
 from app.errors import GatewayError, InvalidRequest
+from app.inputs.data_uris import INLINE_LIMIT, InlineImage
 from app.inputs.fetch import FetchError, SafeFetcher
 from app.inputs.images import BadImage, inspect
+from app.inputs.inflight import ByteBudget
 from app.inputs.own_urls import OwnOrigins, own_file_name
 from app.inputs.spool import MemoryBlob, Spool
 from app.storage import Storage
@@ -73,6 +75,9 @@ class EditRequest:
     mask: ImageSource | None
     form: Literal["multipart", "json"]
     images_key: str = "image"  # what the client called the list, for "missing" errors
+    # Long data URIs already decoded into the spool while the body streamed in, by the
+    # placeholder that stands for them in ``images``/``mask`` (``app.inputs.data_uris``).
+    inline: Mapping[str, InlineImage] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,15 +88,18 @@ class UploadLimits:
     max_json_body: int
     max_file_bytes: int
     max_images: int
+    max_json_skeleton: int  # a JSON edit without its long data URIs (413 above)
 
     @classmethod
     def from_config(cls, config: GatewayConfig) -> UploadLimits:
         edits = [rules.edit for rules in config.rule_sets.values() if rules.edit is not None]
+        max_images = max((e.max_images for e in edits), default=1)
         return cls(
             max_body=config.server.max_upload_bytes,
             max_json_body=config.server.max_json_edit_bytes,
             max_file_bytes=max((e.max_image_bytes for e in edits), default=1),
-            max_images=max((e.max_images for e in edits), default=1),
+            max_images=max_images,
+            max_json_skeleton=config.server.max_json_bytes + (max_images + 1) * INLINE_LIMIT,
         )
 
 
@@ -102,11 +110,13 @@ class _Context:
     spool: Spool
     fetching: asyncio.Semaphore
     own: OwnOrigins
+    inline: Mapping[str, InlineImage]
 
 
 class InputLoader:
     def __init__(self, config: GatewayConfig, fetcher: SafeFetcher, storage: Storage) -> None:
         self.limits = UploadLimits.from_config(config)
+        self.json_in_flight = ByteBudget(config.server.max_json_edits_in_flight_bytes)
         self._fetcher = fetcher
         self._storage = storage
         self._max_pixels = config.server.max_input_pixels
@@ -140,7 +150,7 @@ class InputLoader:
             )
         fetching = asyncio.Semaphore(self._concurrency)
         own = own or OwnOrigins()
-        context = _Context(spool, fetching, own)
+        context = _Context(spool, fetching, own, request.inline)
         jobs = [self._one(s, limits.max_image_bytes, context) for s in request.images]
         if request.mask is not None:
             jobs.append(self._one(request.mask, limits.mask_max_bytes, context))
@@ -152,6 +162,13 @@ class InputLoader:
         if isinstance(source, Upload):
             blob, filename, declared = source.blob, source.filename, source.declared_type
             origin: InputOrigin = "upload"
+        elif source.url in context.inline:
+            blob, filename, declared = (
+                context.inline[source.url].checked(source.param, max_bytes),
+                "",
+                "",
+            )
+            origin = "data_uri"
         elif (name := self._own_file(source.url, context.own)) is not None:
             blob, filename, declared = await self._read_own(name, source.param, max_bytes), name, ""
             origin = "url"

@@ -16,6 +16,7 @@ import asyncio
 import io
 import os
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -87,6 +88,7 @@ class Spool:
         self.directory = directory
         self.threshold = threshold
         self._files: list[BinaryIO] = []
+        self._on_close: list[Callable[[], None]] = []
         self.closed = False
 
     def writer(self) -> SpoolWriter:
@@ -103,11 +105,18 @@ class Spool:
         self._files.append(handle)
         return handle
 
+    def on_close(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` when the spool is closed (what the request held is released)."""
+        self._on_close.append(callback)
+
     def close(self) -> None:
         self.closed = True
         files, self._files = self._files, []
         for handle in files:
             handle.close()
+        callbacks, self._on_close = self._on_close, []
+        for callback in callbacks:
+            callback()
 
     @property
     def open_files(self) -> int:

@@ -39,7 +39,7 @@ async def create_edit(request: Request, services: ServicesDep, principal: Princi
     inputs = services.inputs
     spool = inputs.spool()  # owned by the work from here on: closed when it ends
     try:
-        edit = await read_edit_request(request, spool, inputs.limits)
+        edit = await read_edit_request(request, spool, inputs.limits, inputs.json_in_flight)
         spec = services.catalog.resolve(edit.params.get("model"))
         own = own_origins(request, services.config.storage, services.config.server)
         images, mask = await inputs.load(edit, spec.rules, spec.name, spool, own)
