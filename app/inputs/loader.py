@@ -36,7 +36,7 @@ from app.inputs.fetch import FetchError, SafeFetcher
 from app.inputs.images import BadImage, inspect
 from app.inputs.inflight import ByteBudget
 from app.inputs.own_urls import OwnOrigins, own_file_name
-from app.inputs.spool import MemoryBlob, Spool
+from app.inputs.spool import Spool
 from app.storage import Storage
 
 _DATA_URI = re.compile(r"^data:([^,]{0,200}),", re.IGNORECASE)
@@ -170,7 +170,8 @@ class InputLoader:
             )
             origin = "data_uri"
         elif (name := self._own_file(source.url, context.own)) is not None:
-            blob, filename, declared = await self._read_own(name, source.param, max_bytes), name, ""
+            blob = await self._read_own(name, source.param, max_bytes, context.spool)
+            filename, declared = name, ""
             origin = "url"
         else:
             async with context.fetching:
@@ -184,8 +185,8 @@ class InputLoader:
     def _own_file(self, url: str, own: OwnOrigins) -> str | None:
         return own_file_name(url, own) if self._storage.serves_files else None
 
-    async def _read_own(self, name: str, param: str, max_bytes: int) -> MemoryBlob:
-        """One of this gateway's own images, straight from storage."""
+    async def _read_own(self, name: str, param: str, max_bytes: int, spool: Spool) -> Blob:
+        """One of this gateway's own images, streamed from storage into the spool."""
         ref = await self._storage.find(name)
         if ref is None:
             raise InvalidRequest(
@@ -195,7 +196,10 @@ class InputLoader:
             )
         if ref.byte_size > max_bytes:
             raise file_too_large(param, max_bytes)
-        return MemoryBlob(await self._storage.read(ref))
+        writer = spool.writer()
+        async for chunk in self._storage.stream(ref, 0, ref.byte_size):
+            await writer.write(chunk)
+        return await writer.finish()
 
     async def _fetch(
         self, source: Reference, max_bytes: int, spool: Spool
