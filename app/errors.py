@@ -20,6 +20,7 @@
      ├── TooManyConnections              503     server_error           too_many_connections
      ├── UploadSpaceExhausted            503     server_error           insufficient_storage
      ├── ShuttingDown                    503     server_error           shutting_down
+     ├── Overloaded                      503     server_error           overloaded
      ├── UpstreamTimeout                 504     timeout_error          upstream_timeout
      └── StorageFailed                   500     server_error           storage_failed
 
@@ -201,6 +202,14 @@ class ShuttingDown(GatewayError):
     type = "server_error"
     code = "shutting_down"
     should_retry: bool | None = True
+
+
+class Overloaded(GatewayError):
+    """This gateway is at a capacity limit right now; worth retrying (``retry-after``)."""
+
+    status = 503
+    type = "server_error"
+    code = "overloaded"
 
 
 class UpstreamTimeout(GatewayError):

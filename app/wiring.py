@@ -13,6 +13,7 @@ from app.carriers import Carrier, CarrierTools, build_carrier, offline_carriers
 from app.config.schema import GatewayConfig
 from app.core.catalog import Catalog, build_catalog
 from app.core.routing import offline_models
+from app.inputs.decoding import Decoder, tune_allocator
 from app.inputs.fetch import Resolver, SafeFetcher
 from app.inputs.loader import InputLoader
 from app.observability.redact import Redactor
@@ -54,7 +55,9 @@ def build_services(
     jobs: JobStore,
     resolver: Resolver | None = None,
 ) -> Services:
-    tools = CarrierTools(http=http)
+    server = config.server
+    tune_allocator()
+    tools = CarrierTools(http, Decoder(server.max_input_pixels, server.max_decoding_pixels))
     carriers: dict[str, Carrier] = {}
     disabled: list[str] = []
     for carrier in config.carriers:
@@ -93,7 +96,7 @@ def build_services(
         enabled_carriers=frozenset(carriers),
         jobs=JobRunner(jobs, tasks, config.jobs),
         storage=storage,
-        inputs=InputLoader(config, SafeFetcher(config.fetch, resolver)),
+        inputs=InputLoader(config, SafeFetcher(config.fetch, resolver), storage),
         keys=ConfigKeys(key.get_secret_value() for key in config.auth.keys),
         recorder=Recorder([LogSink()]),  # usage sinks: one line each
     )

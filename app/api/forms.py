@@ -3,10 +3,13 @@
 Edits come as ``multipart/form-data`` (``app.api.multipart``) or JSON, in OpenAI's form
 (``images: [{"image_url": ...}]``, ``mask: {"image_url": ...}``) or ImageRouter's (``image``: a
 URL or data URI, or a list of them; ``mask`` likewise). Both become an :class:`EditRequest`.
+A JSON edit streams in: its long data URIs are decoded into the spool as they arrive
+(``app.inputs.data_uris``), and its bytes count against the in-flight cap while it runs.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import orjson
@@ -14,6 +17,8 @@ from fastapi import Request
 
 from app.api.multipart import read_multipart, too_large
 from app.errors import InvalidRequest, InvalidType, UnsupportedParameter
+from app.inputs.data_uris import DataUriExtractor, InlineImage
+from app.inputs.inflight import ByteBudget
 from app.inputs.loader import EditRequest, Reference, UploadLimits
 from app.inputs.spool import Spool
 
@@ -33,6 +38,11 @@ async def read_body(request: Request, limit: int) -> bytearray:
 
 async def read_json_object(request: Request, limit: int) -> dict[str, Any]:
     """The request's JSON object; wrong content types, bad JSON and non-objects are 400."""
+    _check_json_type(request)
+    return _json_object(await read_body(request, limit))
+
+
+def _check_json_type(request: Request) -> None:
     content_type = request.headers.get("content-type", "")
     mime = content_type.partition(";")[0].strip().lower()
     if mime and mime != "application/json" and not mime.endswith("+json"):
@@ -41,7 +51,9 @@ async def read_json_object(request: Request, limit: int) -> dict[str, Any]:
             "'Content-Type: application/json'.",
             code="unsupported_content_type",
         )
-    body = await read_body(request, limit)
+
+
+def _json_object(body: bytes | bytearray) -> dict[str, Any]:
     try:
         data = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
@@ -57,13 +69,15 @@ async def read_json_object(request: Request, limit: int) -> dict[str, Any]:
     return data
 
 
-async def read_edit_request(request: Request, spool: Spool, limits: UploadLimits) -> EditRequest:
+async def read_edit_request(
+    request: Request, spool: Spool, limits: UploadLimits, in_flight: ByteBudget
+) -> EditRequest:
     """An edit as multipart (files go to ``spool``) or as JSON (images by reference)."""
     mime = request.headers.get("content-type", "").partition(";")[0].strip().lower()
     if mime == "multipart/form-data":
         return await read_multipart(request, spool, limits)
     if mime in ("", "application/json") or mime.endswith("+json"):
-        return edit_from_json(await read_json_object(request, limits.max_json_body))
+        return await read_json_edit(request, spool, limits, in_flight)
     raise InvalidRequest(
         f"Unsupported Content-Type '{mime[:100]}': send an edit as multipart/form-data (files) "
         "or application/json (image URLs or data URIs).",
@@ -71,7 +85,42 @@ async def read_edit_request(request: Request, spool: Spool, limits: UploadLimits
     )
 
 
-def edit_from_json(data: dict[str, Any]) -> EditRequest:
+async def read_json_edit(
+    request: Request, spool: Spool, limits: UploadLimits, in_flight: ByteBudget
+) -> EditRequest:
+    """A JSON edit, streamed: long data URIs go to the spool, the rest is parsed at the end.
+    Its bytes are held in ``in_flight`` until the spool closes (503 when they do not fit)."""
+    reservation = in_flight.reservation()
+    spool.on_close(reservation.release)
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit():
+        if int(declared) > limits.max_json_body:
+            raise too_large(limits.max_json_body)
+        reservation.grow_to(int(declared))
+    extractor = DataUriExtractor(spool, limits.max_json_skeleton)
+    received = 0
+    async for chunk in request.stream():
+        received += len(chunk)
+        if received > limits.max_json_body:
+            raise too_large(limits.max_json_body)
+        reservation.grow_to(received)
+        await extractor.feed(chunk)
+        if len(extractor.skeleton) > limits.max_json_skeleton:
+            raise too_large(limits.max_json_skeleton, "outside its data URIs")
+    edit = edit_from_json(_json_object(extractor.skeleton), extractor.images)
+    sources = {s.url for s in (*edit.images, edit.mask) if isinstance(s, Reference)}
+    if not sources.issuperset(extractor.images):
+        raise InvalidRequest(
+            "A string starting with 'data:' longer than 64 KiB is only accepted as an image "
+            "or a mask.",
+            code="invalid_value",
+        )
+    return edit
+
+
+def edit_from_json(
+    data: dict[str, Any], inline: Mapping[str, InlineImage] | None = None
+) -> EditRequest:
     """OpenAI's JSON edit form, or ImageRouter's; ``file_id`` references are refused."""
     params = {k: v for k, v in data.items() if k not in ("image", "images", "mask")}
     if data.get("images") is not None and data.get("image") is not None:
@@ -96,6 +145,7 @@ def edit_from_json(data: dict[str, Any]) -> EditRequest:
         mask=_mask(data.get("mask")),
         form="json",
         images_key=key,
+        inline=inline or {},
     )
 
 

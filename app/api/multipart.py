@@ -287,7 +287,8 @@ def _malformed(why: str) -> InvalidRequest:
     return InvalidRequest(f"The multipart body is malformed: {why}.", code="invalid_multipart")
 
 
-def too_large(limit: int) -> PayloadTooLarge:
+def too_large(limit: int, where: str = "") -> PayloadTooLarge:
+    where = f" {where}" if where else ""
     return PayloadTooLarge(
-        f"The request body is larger than this gateway's limit of {limit:,} bytes."
+        f"The request body is larger{where} than this gateway's limit of {limit:,} bytes."
     )

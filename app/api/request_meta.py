@@ -11,6 +11,7 @@ from fastapi import Request
 
 from app.config.schema import ServerConfig, StorageConfig
 from app.errors import InvalidRequest
+from app.inputs.own_urls import OwnOrigins, origin_of
 
 KEEPALIVE_HEADER = "x-imagegate-keepalive"
 _KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
@@ -35,6 +36,22 @@ def public_base_url(request: Request, storage: StorageConfig, server: ServerConf
         server_address = request.scope.get("server") or ("127.0.0.1", 8080)
         host = f"{server_address[0]}:{server_address[1]}"
     return f"{scheme}://{host}"
+
+
+def own_origins(request: Request, storage: StorageConfig, server: ServerConfig) -> OwnOrigins:
+    """The origins that are this gateway for this request: its public base URL, the ``Host``
+    it was sent to, and loopback names on the port it listens on."""
+    scheme: str = request.scope.get("scheme", "http")
+    sent_to = origin_of(f"{scheme}://{request.headers.get('host', '')}")
+    configured = origin_of(public_base_url(request, storage, server))
+    origins = {parsed[0] for parsed in (sent_to, configured) if parsed is not None}
+    prefixes = {""} | ({configured[1].rstrip("/")} if configured is not None else set())
+    listening = request.scope.get("server")
+    if listening and listening[1]:
+        ports = frozenset({int(listening[1])})
+    else:  # a server that does not say (an in-process transport): the port it was sent to
+        ports = frozenset({sent_to[0][1]}) if sent_to is not None else frozenset()
+    return OwnOrigins(frozenset(origins), ports, frozenset(prefixes))
 
 
 def _from_trusted_proxy(request: Request, server: ServerConfig) -> bool:

@@ -4,7 +4,7 @@ failure kind (the status-code table is pure and lives in ``app.core.failures``).
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 import httpx
@@ -12,6 +12,10 @@ import httpx
 from app.core.catalog import Route
 from app.core.failures import FailureKind
 from app.domain import CarrierResult, ImageJob, PartialImage
+from app.inputs.decoding import Decoder
+
+# What a decoder defaults to outside ``app.wiring`` (which sizes it from the config).
+_DEFAULT_PIXELS = 50_000_000
 
 
 def classify_exception(exc: httpx.HTTPError) -> FailureKind:
@@ -36,9 +40,11 @@ async def nothing_to_probe(config: Any, http: httpx.AsyncClient, seconds: float)
 
 @dataclass(frozen=True, slots=True)
 class CarrierTools:
-    """What a carrier gets from the gateway: the one shared HTTP client."""
+    """What a carrier gets from the gateway: the one shared HTTP client, and the one decoder
+    (pixel cap and process-wide decode budget) every decode of an image goes through."""
 
     http: httpx.AsyncClient
+    decoder: Decoder = field(default_factory=lambda: Decoder(_DEFAULT_PIXELS, _DEFAULT_PIXELS))
 
 
 class Carrier(Protocol):

@@ -113,10 +113,16 @@ class ServerConfig(_Strict):
     max_json_bytes: int = Field(1024 * 1024, ge=1024)
     max_upload_bytes: int = Field(900 * _MIB, ge=1024, description="multipart bodies (413)")
     max_json_edit_bytes: int = Field(64 * _MIB, ge=1024, description="JSON edit bodies (413)")
+    max_json_edits_in_flight_bytes: int = Field(
+        1024 * _MIB, ge=1024, description="JSON edit bodies being handled at once (503 above)"
+    )
     spool_directory: Path | None = Field(None, description="uploads past the threshold; $TMPDIR")
     spool_threshold_bytes: int = Field(_MIB, ge=0)
     # Pillow itself warns from 89,478,485 pixels on; the local carrier decodes inputs.
     max_input_pixels: int = Field(50_000_000, ge=1, le=89_478_485)
+    max_decoding_pixels: int = Field(
+        50_000_000, ge=1, description="pixels decoded at once, all requests together"
+    )
     trusted_proxies: tuple[IPNetwork, ...] = ()
     request_grace: float = Field(
         25.0, ge=0, description="seconds after SIGTERM before waiting requests get 503"

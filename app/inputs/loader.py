@@ -14,8 +14,8 @@ from __future__ import annotations
 import asyncio
 import binascii
 import re
-from collections.abc import Coroutine, Sequence
-from dataclasses import dataclass
+from collections.abc import Coroutine, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from typing import Any, Literal
 from urllib.parse import unquote, urlsplit
@@ -31,9 +31,13 @@ from app.core.edits import (
 )
 from app.domain import Blob, InputImage, InputOrigin
 from app.errors import GatewayError, InvalidRequest
+from app.inputs.data_uris import INLINE_LIMIT, InlineImage
 from app.inputs.fetch import FetchError, SafeFetcher
 from app.inputs.images import BadImage, inspect
+from app.inputs.inflight import ByteBudget
+from app.inputs.own_urls import OwnOrigins, own_file_name
 from app.inputs.spool import Spool
+from app.storage import Storage
 
 _DATA_URI = re.compile(r"^data:([^,]{0,200}),", re.IGNORECASE)
 _WHITESPACE = re.compile(r"\s")
@@ -71,6 +75,9 @@ class EditRequest:
     mask: ImageSource | None
     form: Literal["multipart", "json"]
     images_key: str = "image"  # what the client called the list, for "missing" errors
+    # Long data URIs already decoded into the spool while the body streamed in, by the
+    # placeholder that stands for them in ``images``/``mask`` (``app.inputs.data_uris``).
+    inline: Mapping[str, InlineImage] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,22 +88,37 @@ class UploadLimits:
     max_json_body: int
     max_file_bytes: int
     max_images: int
+    max_json_skeleton: int  # a JSON edit without its long data URIs (413 above)
 
     @classmethod
     def from_config(cls, config: GatewayConfig) -> UploadLimits:
         edits = [rules.edit for rules in config.rule_sets.values() if rules.edit is not None]
+        max_images = max((e.max_images for e in edits), default=1)
         return cls(
             max_body=config.server.max_upload_bytes,
             max_json_body=config.server.max_json_edit_bytes,
             max_file_bytes=max((e.max_image_bytes for e in edits), default=1),
-            max_images=max((e.max_images for e in edits), default=1),
+            max_images=max_images,
+            max_json_skeleton=config.server.max_json_bytes + (max_images + 1) * INLINE_LIMIT,
         )
 
 
+@dataclass(frozen=True, slots=True)
+class _Context:
+    """What every input of one request shares while it is loaded."""
+
+    spool: Spool
+    fetching: asyncio.Semaphore
+    own: OwnOrigins
+    inline: Mapping[str, InlineImage]
+
+
 class InputLoader:
-    def __init__(self, config: GatewayConfig, fetcher: SafeFetcher) -> None:
+    def __init__(self, config: GatewayConfig, fetcher: SafeFetcher, storage: Storage) -> None:
         self.limits = UploadLimits.from_config(config)
+        self.json_in_flight = ByteBudget(config.server.max_json_edits_in_flight_bytes)
         self._fetcher = fetcher
+        self._storage = storage
         self._max_pixels = config.server.max_input_pixels
         self._concurrency = config.fetch.concurrency
         self._spool_directory = config.server.spool_directory
@@ -107,9 +129,15 @@ class InputLoader:
         return Spool(self._spool_directory, self._spool_threshold)
 
     async def load(
-        self, request: EditRequest, rules: RuleSet, model: str, spool: Spool
+        self,
+        request: EditRequest,
+        rules: RuleSet,
+        model: str,
+        spool: Spool,
+        own: OwnOrigins | None = None,
     ) -> tuple[tuple[InputImage, ...], InputImage | None]:
-        """The checked images and mask; raises an :class:`InvalidRequest` naming the input."""
+        """The checked images and mask; raises an :class:`InvalidRequest` naming the input.
+        URLs on ``own`` origins (this gateway's) are read from storage, not fetched."""
         limits = edit_limits(rules, model)
         check_count(len(request.images), limits, model, request.images_key)
         if request.mask is not None:
@@ -121,25 +149,57 @@ class InputLoader:
                 code="unsupported_content_type",
             )
         fetching = asyncio.Semaphore(self._concurrency)
-        jobs = [self._one(s, limits.max_image_bytes, spool, fetching) for s in request.images]
+        own = own or OwnOrigins()
+        context = _Context(spool, fetching, own, request.inline)
+        jobs = [self._one(s, limits.max_image_bytes, context) for s in request.images]
         if request.mask is not None:
-            jobs.append(self._one(request.mask, limits.mask_max_bytes, spool, fetching))
+            jobs.append(self._one(request.mask, limits.mask_max_bytes, context))
         loaded = await _ordered_gather(jobs)
         mask = loaded.pop() if request.mask is not None else None
         return tuple(loaded), mask
 
-    async def _one(
-        self, source: ImageSource, max_bytes: int, spool: Spool, fetching: asyncio.Semaphore
-    ) -> InputImage:
+    async def _one(self, source: ImageSource, max_bytes: int, context: _Context) -> InputImage:
         if isinstance(source, Upload):
             blob, filename, declared = source.blob, source.filename, source.declared_type
             origin: InputOrigin = "upload"
+        elif source.url in context.inline:
+            blob, filename, declared = (
+                context.inline[source.url].checked(source.param, max_bytes),
+                "",
+                "",
+            )
+            origin = "data_uri"
+        elif (name := self._own_file(source.url, context.own)) is not None:
+            blob = await self._read_own(name, source.param, max_bytes, context.spool)
+            filename, declared = name, ""
+            origin = "url"
         else:
-            async with fetching:
-                blob, filename, declared, origin = await self._fetch(source, max_bytes, spool)
+            async with context.fetching:
+                blob, filename, declared, origin = await self._fetch(
+                    source, max_bytes, context.spool
+                )
         return await asyncio.to_thread(
             self._inspect, blob, filename, declared, origin, source.param
         )
+
+    def _own_file(self, url: str, own: OwnOrigins) -> str | None:
+        return own_file_name(url, own) if self._storage.serves_files else None
+
+    async def _read_own(self, name: str, param: str, max_bytes: int, spool: Spool) -> Blob:
+        """One of this gateway's own images, streamed from storage into the spool."""
+        ref = await self._storage.find(name)
+        if ref is None:
+            raise InvalidRequest(
+                f"Invalid image URL in '{param}': this gateway has no image '{name}'.",
+                param=param,
+                code="invalid_image_url",
+            )
+        if ref.byte_size > max_bytes:
+            raise file_too_large(param, max_bytes)
+        writer = spool.writer()
+        async for chunk in self._storage.stream(ref, 0, ref.byte_size):
+            await writer.write(chunk)
+        return await writer.finish()
 
     async def _fetch(
         self, source: Reference, max_bytes: int, spool: Spool

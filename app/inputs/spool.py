@@ -17,6 +17,7 @@ import io
 import logging
 import os
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -91,6 +92,7 @@ class Spool:
         self.directory = directory
         self.threshold = threshold
         self._files: list[BinaryIO] = []
+        self._on_close: list[Callable[[], None]] = []
         self.closed = False
 
     def writer(self) -> SpoolWriter:
@@ -110,11 +112,18 @@ class Spool:
         self._files.append(handle)
         return handle
 
+    def on_close(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` when the spool is closed (what the request held is released)."""
+        self._on_close.append(callback)
+
     def close(self) -> None:
         self.closed = True
         files, self._files = self._files, []
         for handle in files:
             handle.close()
+        callbacks, self._on_close = self._on_close, []
+        for callback in callbacks:
+            callback()
 
     @property
     def open_files(self) -> int:

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import io
 
+import httpx
 import pytest
 from PIL import Image
 
+from app.carriers.base import CarrierTools
 from app.carriers.local.carrier import LocalCarrier
 from app.carriers.local.options import LocalConfig
 from app.core.catalog import Route
@@ -16,7 +18,8 @@ from tests.support.rules import RULES, job
 
 async def run(job: ImageJob) -> CarrierResult:
     """The job on a local route with its model's rules (the test jobs name their rule set)."""
-    carrier = LocalCarrier(LocalConfig(name="local", kind="local"), None)  # type: ignore[arg-type]
+    tools = CarrierTools(http=httpx.AsyncClient())  # never used: the local carrier is offline
+    carrier = LocalCarrier(LocalConfig(name="local", kind="local"), tools)
     return await carrier.run(job, Route("local", job.model, RULES[job.model]))
 
 

@@ -8,6 +8,7 @@ from starlette.responses import Response
 from app.api.auth import PrincipalDep
 from app.api.delivery import respond
 from app.api.forms import read_edit_request, read_json_object
+from app.api.request_meta import own_origins
 from app.api.state import ServicesDep
 from app.core.normalize import normalize
 
@@ -38,9 +39,10 @@ async def create_edit(request: Request, services: ServicesDep, principal: Princi
     inputs = services.inputs
     spool = inputs.spool()  # owned by the work from here on: closed when it ends
     try:
-        edit = await read_edit_request(request, spool, inputs.limits)
+        edit = await read_edit_request(request, spool, inputs.limits, inputs.json_in_flight)
         spec = services.catalog.resolve(edit.params.get("model"))
-        images, mask = await inputs.load(edit, spec.rules, spec.name, spool)
+        own = own_origins(request, services.config.storage, services.config.server)
+        images, mask = await inputs.load(edit, spec.rules, spec.name, spool, own)
         job = normalize(
             edit.params,
             operation="edit",

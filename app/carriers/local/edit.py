@@ -4,7 +4,8 @@ The first image, scaled and centre-cropped to the requested size, is the base. W
 the mask's transparent area is repainted with the prompt's picture (``local_art.draw``);
 without one, the prompt's picture is laid over the whole base, faintly. The other reference
 images are composited in as framed thumbnails along the bottom. Inputs are decoded once per
-request, one at a time, JPEGs at reduced scale; this runs in a worker thread.
+request, one at a time, each straight to about the size needed, never past the pixel cap
+(``app.inputs.decoding``); this runs in a worker thread, under the process's decode budget.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from PIL import Image, ImageOps
 
 from app.carriers.local.art import Canvas, draw
 from app.domain import InputImage
+from app.inputs.decoding import Decoder
+from app.inputs.images import BadImage
 
 _RESAMPLE = Image.Resampling.BICUBIC
 _UNMASKED_ART = 0.3  # how much of the prompt's picture shows through an edit without a mask
@@ -26,10 +29,8 @@ _UNMASKED_ART = 0.3  # how much of the prompt's picture shows through an edit wi
 class UndecodableInput(Exception):
     """An input whose structure looked fine but whose pixel data does not decode."""
 
-    def __init__(self, param: str) -> None:
-        super().__init__(
-            f"Invalid file '{param}': the image data is corrupt and cannot be decoded."
-        )
+    def __init__(self, param: str, detail: str = "the image data is corrupt") -> None:
+        super().__init__(f"Invalid file '{param}': {detail} and cannot be decoded.")
         self.param = param
 
 
@@ -41,18 +42,23 @@ class EditInputs:
 
 
 def prepare(
-    images: Sequence[InputImage], mask: InputImage | None, width: int, height: int
+    images: Sequence[InputImage],
+    mask: InputImage | None,
+    width: int,
+    height: int,
+    decoder: Decoder,
 ) -> EditInputs:
     size = (width, height)
-    base = ImageOps.fit(_decode(images[0], size).convert("RGBA"), size, _RESAMPLE)
+    base = ImageOps.fit(_decode(images[0], size, decoder).convert("RGBA"), size, _RESAMPLE)
     repaint = None
     if mask is not None:
-        alpha = ImageOps.fit(_decode(mask, size).convert("RGBA"), size, _RESAMPLE).getchannel("A")
-        repaint = ImageOps.invert(alpha)
+        decoded = _decode(mask, size, decoder).convert("RGBA")
+        repaint = ImageOps.invert(ImageOps.fit(decoded, size, _RESAMPLE).getchannel("A"))
     side = _thumbnail_side(len(images) - 1, width, height)
     references = []
     for image in images[1:]:
-        thumb = ImageOps.contain(_decode(image, (side, side)).convert("RGBA"), (side, side))
+        decoded = _decode(image, (side, side), decoder).convert("RGBA")
+        thumb = ImageOps.contain(decoded, (side, side))
         references.append(ImageOps.expand(thumb, border=max(1, side // 32), fill="white"))
     return EditInputs(base, repaint, tuple(references))
 
@@ -69,17 +75,16 @@ def compose(canvas: Canvas, inputs: EditInputs) -> Image.Image:
     return picture if canvas.transparent else picture.convert("RGB")
 
 
-def _decode(image: InputImage, target: tuple[int, int]) -> Image.Image:
-    """Decoded pixels (the stored orientation: a mask lines up with its image as sent)."""
+def _decode(image: InputImage, target: tuple[int, int], decoder: Decoder) -> Image.Image:
+    """Pixels at about ``target`` (the stored orientation: a mask lines up with its image as
+    sent). The bytes' own header is checked against the cap, whatever ``image`` says."""
     with image.blob.open() as stream:
         try:
-            opened = Image.open(stream)
-            if opened.format == "JPEG":
-                opened.draft("RGB", target)  # decode at 1/2, 1/4 or 1/8 scale if that is enough
-            opened.load()
+            return decoder.decode(stream, image.blob.size, target)
+        except BadImage as exc:
+            raise UndecodableInput(image.param, exc.detail) from None
         except (OSError, SyntaxError, ValueError, Image.DecompressionBombError):
             raise UndecodableInput(image.param) from None
-        return opened
 
 
 def _thumbnail_side(count: int, width: int, height: int) -> int:
