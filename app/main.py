@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from pathlib import Path
 
 import httpx
 from fastapi import FastAPI
@@ -16,36 +15,43 @@ from app.api.state import State
 from app.carriers import CARRIER_OPTIONS
 from app.carriers.http import TransportFactory, UpstreamClient, default_transport
 from app.config import GatewayConfig, load_config
-from app.config.settings import Settings, environment
+from app.config.settings import Settings, database_url, environment
+from app.db.engine import create_engine
+from app.db.migrate import upgrade
 from app.inputs.fetch import Resolver
 from app.observability.logs import configure_logging
 from app.run.tasks import TaskRegistry
-from app.state.sqlite_jobs import SqliteJobStore
 from app.wiring import build_services
 
 
 def create_app(
     config: GatewayConfig,
     *,
+    settings: Settings | None = None,
     resolver: Resolver | None = None,
     http_transport: TransportFactory = default_transport,
 ) -> FastAPI:
-    """The app; ``resolver`` replaces DNS for fetching image URLs and ``http_transport``
-    builds the upstream transport (tests pass ones that respx or fakes control)."""
+    """The app; ``settings`` (the environment's) may override the database; ``resolver``
+    replaces DNS for fetching image URLs and ``http_transport`` builds the upstream transport
+    (tests pass ones that respx or fakes control)."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[State]:
-        limits = httpx.Limits(max_connections=1000, max_keepalive_connections=200)
-        tasks = TaskRegistry()
-        jobs = SqliteJobStore(Path(config.jobs.database))
-        transport = http_transport(limits)
-        client = UpstreamClient(transport=transport, limits=limits, follow_redirects=False)
-        async with client as http:
-            services = build_services(config, http, tasks, jobs, resolver)
-            await services.jobs.recover()
-            yield {"services": services}
-            await tasks.drain(config.server.shutdown_grace)
-        await jobs.close()
+        url = database_url(settings, config)
+        await upgrade(url)  # several processes starting at once: one migrates, the rest wait
+        engine = create_engine(url, pool_size=config.database.pool_size)
+        try:
+            limits = httpx.Limits(max_connections=1000, max_keepalive_connections=200)
+            tasks = TaskRegistry()
+            transport = http_transport(limits)
+            client = UpstreamClient(transport=transport, limits=limits, follow_redirects=False)
+            async with client as http:
+                services = build_services(config, http, tasks, engine, resolver)
+                await services.jobs.recover()
+                yield {"services": services}
+                await tasks.drain(config.server.shutdown_grace)
+        finally:
+            await engine.dispose()
 
     app = FastAPI(
         title="Imagegate",
@@ -67,4 +73,5 @@ def app_from_environment() -> FastAPI:
     logging here, so ``--workers N`` logs like a single process."""
     settings = Settings()
     configure_logging(settings.log_level)
-    return create_app(load_config(settings.config, environment(), CARRIER_OPTIONS))
+    config = load_config(settings.config, environment(), CARRIER_OPTIONS)
+    return create_app(config, settings=settings)

@@ -7,6 +7,7 @@ import random
 from dataclasses import dataclass
 
 import httpx
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.access.keys import ConfigKeys, KeyStore
 from app.carriers import Carrier, CarrierTools, build_carrier
@@ -19,9 +20,10 @@ from app.run.pipeline import Pipeline
 from app.run.rehost import Rehoster
 from app.run.runner import Executor
 from app.run.tasks import TaskRegistry
-from app.state.base import CircuitBook, JobStore
+from app.state.base import CircuitBook
 from app.state.circuits import MemoryCircuitBook
-from app.state.idempotency import MemoryIdempotencyStore
+from app.state.db_idempotency import DbIdempotencyStore
+from app.state.db_jobs import DbJobStore, instance_id
 from app.storage import Storage, make_storage
 from app.usage.log_sink import LogSink
 from app.usage.recorder import Recorder
@@ -41,13 +43,14 @@ class Services:
     inputs: InputLoader
     keys: KeyStore
     recorder: Recorder
+    engine: AsyncEngine  # the database (app.db): its lifetime is the app's (app.main)
 
 
 def build_services(
     config: GatewayConfig,
     http: httpx.AsyncClient,
     tasks: TaskRegistry,
-    jobs: JobStore,
+    engine: AsyncEngine,
     resolver: Resolver | None = None,
 ) -> Services:
     tools = CarrierTools(http=http)
@@ -73,16 +76,27 @@ def build_services(
         retry=routing.retry,
         rng=random.Random(routing.seed),
     )
-    idempotency = MemoryIdempotencyStore(routing.idempotency)
+    instance = instance_id()  # this process, in the rows it claims
+    idempotency = DbIdempotencyStore(
+        engine, routing.idempotency, claim_ttl=longest_deadline(config), instance=instance
+    )
+    catalog = build_catalog(config)
     return Services(
         config=config,
-        catalog=build_catalog(config),
+        catalog=catalog,
         executor=Executor(pipeline, tasks, idempotency, storage),
         circuits=circuits,
         enabled_carriers=frozenset(carriers),
-        jobs=JobRunner(jobs, tasks, config.jobs),
+        jobs=JobRunner(DbJobStore(engine, instance=instance), tasks, config.jobs),
         storage=storage,
         inputs=InputLoader(config, SafeFetcher(config.fetch, resolver)),
         keys=ConfigKeys(key.get_secret_value() for key in config.auth.keys),
         recorder=Recorder([LogSink()]),  # usage sinks: one line each
+        engine=engine,
     )
+
+
+def longest_deadline(config: GatewayConfig) -> float:
+    """How long a request can run at most: an idempotency claim older than that is dead."""
+    deadlines = [t for m in config.models for t in (m.timeout, *m.timeout_by_quality.values())]
+    return max(deadlines) + 60.0

@@ -19,7 +19,7 @@ from app.cli.common import (
     settings_or_exit,
 )
 from app.cli.preflight import first_problem
-from app.config.settings import export_for_workers
+from app.config.settings import database_url, export_for_workers
 from app.observability.logs import configure_logging
 
 HELP = "serve the gateway"
@@ -63,7 +63,8 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
-    problem = first_problem(config) or _port_problem(args.host, args.port)
+    database = database_url(settings, config)
+    problem = first_problem(config, database) or _port_problem(args.host, args.port)
     if problem is not None:
         print(f"imagegate: {problem}", file=sys.stderr)
         return 2
