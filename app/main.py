@@ -48,8 +48,12 @@ def create_app(
             async with client as http:
                 services = build_services(config, http, tasks, engine, resolver)
                 await services.jobs.recover()
-                yield {"services": services}
-                await tasks.drain(config.server.shutdown_grace)
+                services.ledger.start()
+                try:
+                    yield {"services": services}
+                    await tasks.drain(config.server.shutdown_grace)
+                finally:
+                    await services.ledger.close()  # after the work: its usage rows too
         finally:
             await engine.dispose()
 

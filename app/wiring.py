@@ -25,6 +25,7 @@ from app.state.circuits import MemoryCircuitBook
 from app.state.db_idempotency import DbIdempotencyStore
 from app.state.db_jobs import DbJobStore, instance_id
 from app.storage import Storage, make_storage
+from app.usage.ledger import LedgerSink
 from app.usage.log_sink import LogSink
 from app.usage.recorder import Recorder
 
@@ -44,6 +45,7 @@ class Services:
     keys: KeyStore
     recorder: Recorder
     engine: AsyncEngine  # the database (app.db): its lifetime is the app's (app.main)
+    ledger: LedgerSink
 
 
 def build_services(
@@ -81,6 +83,7 @@ def build_services(
         engine, routing.idempotency, claim_ttl=longest_deadline(config), instance=instance
     )
     catalog = build_catalog(config)
+    ledger = LedgerSink(engine, config.ledger)
     return Services(
         config=config,
         catalog=catalog,
@@ -91,8 +94,9 @@ def build_services(
         storage=storage,
         inputs=InputLoader(config, SafeFetcher(config.fetch, resolver)),
         keys=ConfigKeys(key.get_secret_value() for key in config.auth.keys),
-        recorder=Recorder([LogSink()]),  # usage sinks: one line each
+        recorder=Recorder([LogSink(), ledger]),  # usage sinks: one line each
         engine=engine,
+        ledger=ledger,
     )
 
 

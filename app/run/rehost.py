@@ -15,6 +15,7 @@ import logging
 
 from app.config.schema import StorageConfig
 from app.domain import ImageFormat, ResponseFormat, StoredImage, UpstreamImage
+from app.inputs.dimensions import dimensions
 from app.inputs.fetch import FetchError, SafeFetcher
 from app.inputs.images import decode_b64, decode_b64_exact, encode_b64, sniff, sniff_b64
 from app.inputs.spool import Spool
@@ -59,7 +60,17 @@ class Rehoster:
         b64 = None
         if want_b64:
             b64 = _text(image.b64) if image.b64 is not None else encode_b64(data)
-        return StoredImage(fmt, len(data), ref=ref, b64=b64, revised_prompt=image.revised_prompt)
+        measured = dimensions(data, fmt) if ref is not None else None
+        width, height = measured if measured is not None else (None, None)
+        return StoredImage(
+            fmt,
+            len(data),
+            ref=ref,
+            b64=b64,
+            revised_prompt=image.revised_prompt,
+            width=width,
+            height=height,
+        )
 
     async def _decode(self, b64: str | memoryview) -> bytes:
         if len(b64) * 3 // 4 <= INLINE_DECODE_BYTES:
