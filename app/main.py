@@ -15,7 +15,7 @@ from app.api.state import State
 from app.carriers import CARRIER_OPTIONS
 from app.carriers.http import TransportFactory, UpstreamClient, default_transport
 from app.config import GatewayConfig, load_config
-from app.config.settings import Settings, database_url, environment
+from app.config.settings import Settings, admin_keys, database_url, environment
 from app.db.engine import create_engine
 from app.db.migrate import upgrade
 from app.inputs.fetch import Resolver
@@ -31,9 +31,9 @@ def create_app(
     resolver: Resolver | None = None,
     http_transport: TransportFactory = default_transport,
 ) -> FastAPI:
-    """The app; ``settings`` (the environment's) may override the database; ``resolver``
-    replaces DNS for fetching image URLs and ``http_transport`` builds the upstream transport
-    (tests pass ones that respx or fakes control)."""
+    """The app; ``settings`` (the environment's) may override the database and add an admin
+    key; ``resolver`` replaces DNS for fetching image URLs and ``http_transport`` builds the
+    upstream transport (tests pass ones that respx or fakes control)."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[State]:
@@ -46,7 +46,8 @@ def create_app(
             transport = http_transport(limits)
             client = UpstreamClient(transport=transport, limits=limits, follow_redirects=False)
             async with client as http:
-                services = build_services(config, http, tasks, engine, resolver)
+                admins = admin_keys(settings, config)
+                services = build_services(config, http, tasks, engine, resolver, admin_keys=admins)
                 await services.jobs.recover()
                 services.ledger.start()
                 try:

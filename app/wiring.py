@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import logging
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import httpx
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from app.access.admin import AdminKeys
 from app.access.keys import ConfigKeys, KeyStore
+from app.access.registry import Registry
 from app.carriers import Carrier, CarrierTools, build_carrier
 from app.config.schema import GatewayConfig
 from app.core.catalog import Catalog, build_catalog
@@ -28,6 +31,7 @@ from app.storage import Storage, make_storage
 from app.usage.ledger import LedgerSink
 from app.usage.log_sink import LogSink
 from app.usage.recorder import Recorder
+from app.usage.reports import Reports
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +49,10 @@ class Services:
     keys: KeyStore
     recorder: Recorder
     engine: AsyncEngine  # the database (app.db): its lifetime is the app's (app.main)
+    registry: Registry
+    reports: Reports
     ledger: LedgerSink
+    admin_keys: AdminKeys
 
 
 def build_services(
@@ -54,6 +61,8 @@ def build_services(
     tasks: TaskRegistry,
     engine: AsyncEngine,
     resolver: Resolver | None = None,
+    *,
+    admin_keys: Sequence[str] = (),
 ) -> Services:
     tools = CarrierTools(http=http)
     carriers: dict[str, Carrier] = {}
@@ -96,7 +105,10 @@ def build_services(
         keys=ConfigKeys(key.get_secret_value() for key in config.auth.keys),
         recorder=Recorder([LogSink(), ledger]),  # usage sinks: one line each
         engine=engine,
+        registry=Registry(engine, resolve_model=lambda name: catalog.resolve(name).name),
+        reports=Reports(engine),
         ledger=ledger,
+        admin_keys=AdminKeys(admin_keys),
     )
 
 
