@@ -93,7 +93,9 @@ class TeamUpdate(PolicyFields):
 
 class KeyCreate(PolicyFields):
     name: str = Field(min_length=1, max_length=200, pattern=_NAME)
-    team: str | None = Field(None, description="team name or id; a new name creates the team")
+    team: str | None = Field(
+        None, max_length=200, pattern=_NAME, description="team name or id; a new name creates it"
+    )
     expires_at: datetime | None = Field(None, description="ISO 8601 or Unix seconds")
 
     @field_validator("expires_at")
@@ -104,7 +106,7 @@ class KeyCreate(PolicyFields):
 
 class KeyUpdate(PolicyFields):
     name: str | None = Field(None, min_length=1, max_length=200, pattern=_NAME)
-    team: str | None = None
+    team: str | None = Field(None, max_length=200, pattern=_NAME)
     expires_at: datetime | None = None
 
     @field_validator("expires_at")

@@ -135,6 +135,7 @@ async def test_bad_input_is_a_400_in_the_envelope(admin: httpx.AsyncClient) -> N
         ({"name": "x", "models": ["nope"]}, "models"),
         ({"name": "x", "budget_period": "year"}, "budget_period"),
         ({"name": "x", "colour": 1}, "colour"),
+        ({"name": "x", "team": "t" * 201}, "team"),
     ):
         response = await admin.post("/admin/v1/keys", headers=ADMIN, json=body)
         assert response.status_code == 400, (body, response.text)
