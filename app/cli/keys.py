@@ -46,7 +46,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--grace",
         type=duration,
         default=86_400,
-        help="how long the old secret keeps working (90s, 15m, 12h, 7d)",
+        help="how long the old secret keeps working: 90s, 15m, 12h, 7d (default: 24h)",
     )
     for sub in actions.choices.values():
         add_config_option(sub)
