@@ -51,8 +51,8 @@ ENV PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     IMAGEGATE_CONFIG=/etc/imagegate/gateway.yaml \
     IMAGEGATE_DATA_DIR=/data/images \
-    IMAGEGATE_JOBS_DB=/data/jobs.sqlite3
-# Re-hosted images. Mount your own config over /etc/imagegate (read-only is fine).
+    IMAGEGATE_DATABASE_URL=sqlite:////data/imagegate.sqlite3
+# Re-hosted images and the database. Mount your own config over /etc/imagegate (read-only is fine).
 VOLUME ["/data"]
 WORKDIR /data
 USER 10001:10001

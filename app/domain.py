@@ -138,6 +138,8 @@ class StoredImage:
     b64: str | None = None
     revised_prompt: str | None = None
     storage_error: str | None = None
+    width: int | None = None  # read from the stored bytes' header; None when not stored
+    height: int | None = None
 
     @property
     def id(self) -> str | None:
@@ -212,3 +214,15 @@ class UsageRecord:
     async_job: bool = False
     replay: bool = False
     client_gone: bool = False
+    # For the ledger (``app.usage.ledger``): when the request began (Unix seconds), the team
+    # of the key, the prompt, the whole usage object, and the images this request stored
+    # (ids, format, bytes, dimensions; none for a replay).
+    created_at: float = 0.0
+    team: str | None = None
+    prompt: str | None = None
+    usage: dict[str, Any] | None = None
+    stored: tuple[StoredImage, ...] = ()
+    # Money in nano-dollars (``app.db.money``): the worst case reserved before the upstream
+    # call (admission sets it on the meter) and the cost settled after it (0 for a replay).
+    estimated_cost_nanos: int | None = None
+    cost_nanos: int | None = None

@@ -7,6 +7,7 @@
      │    ├── InvalidType                400                            invalid_type
      │    └── UpstreamRejected           400     (the upstream's type and code)
      ├── AuthenticationFailed            401     invalid_request_error  invalid_api_key
+     ├── PermissionDenied                403     invalid_request_error  permission_denied
      ├── NotFound                        404     invalid_request_error  not_found
      │    └── ModelNotFound              404                            model_not_found
      ├── MethodNotAllowed                405     invalid_request_error  method_not_allowed
@@ -107,6 +108,13 @@ class AuthenticationFailed(GatewayError):
     status = 401
     type = "invalid_request_error"
     code = "invalid_api_key"
+    should_retry = False
+
+
+class PermissionDenied(GatewayError):
+    status = 403
+    type = "invalid_request_error"
+    code = "permission_denied"
     should_retry = False
 
 

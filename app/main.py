@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, nullcontext
-from pathlib import Path
 
 import httpx
 from fastapi import FastAPI
@@ -17,45 +16,59 @@ from app.api.state import State
 from app.carriers import CARRIER_OPTIONS
 from app.carriers.http import TransportFactory, UpstreamClient, default_transport
 from app.config import GatewayConfig, load_config
-from app.config.settings import Settings, environment
+from app.config.settings import Settings, admin_keys, database_url, environment
+from app.db.engine import create_engine
+from app.db.migrate import upgrade
 from app.inputs.fetch import Resolver
 from app.observability.logs import configure_logging
 from app.observability.redact import redacted_logs
 from app.run.shutdown import stop_signals
 from app.run.tasks import TaskRegistry
-from app.state.sqlite_jobs import SqliteJobStore
 from app.wiring import build_services, configured_secrets
 
 
 def create_app(
     config: GatewayConfig,
     *,
+    settings: Settings | None = None,
     resolver: Resolver | None = None,
     http_transport: TransportFactory = default_transport,
     stop_on_signals: bool = False,
 ) -> FastAPI:
-    """The app; ``resolver`` replaces DNS for fetching image URLs and ``http_transport``
-    builds the upstream transport (tests pass ones that respx or fakes control).
-    ``stop_on_signals``: under a server, SIGTERM starts the requests' grace period."""
+    """The app; ``settings`` (the environment's) may override the database and add an admin
+    key; ``resolver`` replaces DNS for fetching image URLs and ``http_transport`` builds the
+    upstream transport (tests pass ones that respx or fakes control). ``stop_on_signals``:
+    under a server, SIGTERM starts the requests' grace period."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[State]:
-        limits = httpx.Limits(max_connections=1000, max_keepalive_connections=200)
-        tasks = TaskRegistry()
-        jobs = SqliteJobStore(Path(config.jobs.database))
-        transport = http_transport(limits)
-        client = UpstreamClient(transport=transport, limits=limits, follow_redirects=False)
-        with redacted_logs(configured_secrets(config)):
-            async with client as http:
-                services = build_services(config, http, tasks, jobs, resolver)
-                await services.jobs.recover()
-                signals = (
-                    stop_signals(services.stopping.begin) if stop_on_signals else nullcontext()
-                )
-                with signals:
-                    yield {"services": services}
-                await tasks.drain(config.server.shutdown_grace)
-            await jobs.close()
+        url = database_url(settings, config)
+        await upgrade(url)  # several processes starting at once: one migrates, the rest wait
+        engine = create_engine(url, pool_size=config.database.pool_size)
+        try:
+            limits = httpx.Limits(max_connections=1000, max_keepalive_connections=200)
+            tasks = TaskRegistry()
+            transport = http_transport(limits)
+            client = UpstreamClient(transport=transport, limits=limits, follow_redirects=False)
+            with redacted_logs(configured_secrets(config)):
+                async with client as http:
+                    admins = admin_keys(settings, config)
+                    services = build_services(
+                        config, http, tasks, engine, resolver, admin_keys=admins
+                    )
+                    await services.jobs.recover()
+                    services.ledger.start()
+                    signals = (
+                        stop_signals(services.stopping.begin) if stop_on_signals else nullcontext()
+                    )
+                    try:
+                        with signals:
+                            yield {"services": services}
+                        await tasks.drain(config.server.shutdown_grace)
+                    finally:
+                        await services.ledger.close()  # after the work: its usage rows too
+        finally:
+            await engine.dispose()
 
     app = FastAPI(
         title="Imagegate",
@@ -80,4 +93,4 @@ def app_from_environment() -> FastAPI:
     settings = Settings()
     configure_logging(settings.log_level)
     config = load_config(settings.config, environment(), CARRIER_OPTIONS)
-    return create_app(config, stop_on_signals=True)
+    return create_app(config, settings=settings, stop_on_signals=True)

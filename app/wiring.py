@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import logging
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import httpx
+from sqlalchemy.ext.asyncio import AsyncEngine
 
+from app.access.admin import AdminKeys
 from app.access.keys import ConfigKeys, KeyStore
+from app.access.registry import Registry
 from app.carriers import Carrier, CarrierTools, build_carrier, offline_carriers
 from app.config.schema import GatewayConfig
 from app.core.catalog import Catalog, build_catalog
@@ -23,12 +27,15 @@ from app.run.rehost import Rehoster
 from app.run.runner import Executor
 from app.run.shutdown import Stopping
 from app.run.tasks import TaskRegistry
-from app.state.base import CircuitBook, JobStore
+from app.state.base import CircuitBook
 from app.state.circuits import MemoryCircuitBook
-from app.state.idempotency import MemoryIdempotencyStore
+from app.state.db_idempotency import DbIdempotencyStore
+from app.state.db_jobs import DbJobStore, instance_id
 from app.storage import Storage, make_storage
+from app.usage.ledger import LedgerSink
 from app.usage.log_sink import LogSink
 from app.usage.recorder import Recorder
+from app.usage.reports import Reports
 
 log = logging.getLogger(__name__)
 
@@ -46,14 +53,21 @@ class Services:
     keys: KeyStore
     recorder: Recorder
     stopping: Stopping
+    engine: AsyncEngine  # the database (app.db): its lifetime is the app's (app.main)
+    registry: Registry
+    reports: Reports
+    ledger: LedgerSink
+    admin_keys: AdminKeys
 
 
 def build_services(
     config: GatewayConfig,
     http: httpx.AsyncClient,
     tasks: TaskRegistry,
-    jobs: JobStore,
+    engine: AsyncEngine,
     resolver: Resolver | None = None,
+    *,
+    admin_keys: Sequence[str] = (),
 ) -> Services:
     server = config.server
     tune_allocator()
@@ -85,8 +99,12 @@ def build_services(
     offline = offline_models(catalog.models, carriers)
     if offline:  # one line: which models the offline renderer serves (no real carrier of theirs)
         log.info("offline mode (no real carrier enabled) for: %s", ", ".join(offline))
-    idempotency = MemoryIdempotencyStore(routing.idempotency)
+    instance = instance_id()  # this process, in the rows it claims
+    idempotency = DbIdempotencyStore(
+        engine, routing.idempotency, claim_ttl=longest_deadline(config), instance=instance
+    )
     stopping = Stopping(config.server.request_grace)
+    ledger = LedgerSink(engine, config.ledger)
     return Services(
         config=config,
         catalog=catalog,
@@ -94,11 +112,16 @@ def build_services(
         stopping=stopping,
         circuits=circuits,
         enabled_carriers=frozenset(carriers),
-        jobs=JobRunner(jobs, tasks, config.jobs),
+        jobs=JobRunner(DbJobStore(engine, instance=instance), tasks, config.jobs),
         storage=storage,
         inputs=InputLoader(config, SafeFetcher(config.fetch, resolver), storage),
         keys=ConfigKeys(key.get_secret_value() for key in config.auth.keys),
-        recorder=Recorder([LogSink()]),  # usage sinks: one line each
+        recorder=Recorder([LogSink(), ledger]),  # usage sinks: one line each
+        engine=engine,
+        registry=Registry(engine, resolve_model=lambda name: catalog.resolve(name).name),
+        reports=Reports(engine),
+        ledger=ledger,
+        admin_keys=AdminKeys(admin_keys),
     )
 
 
@@ -110,3 +133,9 @@ def configured_secrets(config: GatewayConfig) -> tuple[str, ...]:
     """Every secret the config holds (carrier keys, gateway keys): never in any log line."""
     gateway_keys = tuple(key.get_secret_value() for key in config.auth.keys)
     return carrier_secrets(config) + gateway_keys
+
+
+def longest_deadline(config: GatewayConfig) -> float:
+    """How long a request can run at most: an idempotency claim older than that is dead."""
+    deadlines = [t for m in config.models for t in (m.timeout, *m.timeout_by_quality.values())]
+    return max(deadlines) + 60.0

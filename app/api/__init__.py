@@ -2,7 +2,16 @@
 
 from fastapi import APIRouter
 
-from app.api.endpoints import carriers, files, images, jobs, models
+from app.api.endpoints import (
+    admin_keys,
+    admin_teams,
+    admin_usage,
+    carriers,
+    files,
+    images,
+    jobs,
+    models,
+)
 
 
 def build_router() -> APIRouter:
@@ -12,4 +21,6 @@ def build_router() -> APIRouter:
     router = APIRouter()
     for endpoints in (images, jobs, models, carriers, files):
         router.routes.extend(endpoints.router.routes)
+    for admin in (admin_keys, admin_teams, admin_usage):
+        router.routes.extend(admin.router.routes)
     return router

@@ -52,6 +52,7 @@ async def respond(
         job.operation,
         stream=job.stream,
         async_job=wants_async(request),
+        prompt=job.prompt,
     )
     request.state.usage_meter = meter  # the access log reads the carrier from it
     try:

@@ -11,7 +11,7 @@ import sys
 from types import ModuleType
 
 from app import __version__
-from app.cli import check_carriers, check_config, db, serve
+from app.cli import check_carriers, check_config, db, keys, serve, teams, usage
 from app.cli.common import HelpWithDefaults
 
 # name -> module with HELP, add_arguments(parser) and run(args) -> exit code
@@ -20,6 +20,9 @@ COMMANDS: dict[str, ModuleType] = {
     "check-config": check_config,
     "check-carriers": check_carriers,
     "db": db,
+    "keys": keys,
+    "teams": teams,
+    "usage": usage,
 }
 
 

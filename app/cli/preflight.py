@@ -3,17 +3,22 @@ clear line naming the path and the user, not a traceback from inside a worker.""
 
 from __future__ import annotations
 
+import logging
 import os
 import tempfile
 from pathlib import Path
 
 from app.config import GatewayConfig
+from app.db.urls import DatabaseURLError, async_url, sqlite_path
 from app.storage import local_directories
 
+log = logging.getLogger(__name__)
 
-def data_directories(config: GatewayConfig) -> list[Path]:
-    """Where the gateway writes: the local image store and the async-jobs database."""
-    return [*local_directories(config.storage), Path(config.jobs.database).parent]
+
+def data_directories(config: GatewayConfig, database_url: str) -> list[Path]:
+    """Where the gateway writes: the local image store and the SQLite database's folder."""
+    database = sqlite_path(async_url(database_url))
+    return [*local_directories(config.storage), *([Path(database).parent] if database else [])]
 
 
 def unwritable(directory: Path) -> str | None:
@@ -33,8 +38,18 @@ def unwritable(directory: Path) -> str | None:
     return None
 
 
-def first_problem(config: GatewayConfig) -> str | None:
-    for directory in data_directories(config):
+def first_problem(config: GatewayConfig, database_url: str) -> str | None:
+    try:
+        directories = data_directories(config, database_url)
+    except DatabaseURLError as exc:
+        return f"database: {exc}"
+    if config.jobs.database is not None:
+        log.warning(
+            "jobs.database (%s) is no longer used: async jobs live in the database "
+            "(database.url or IMAGEGATE_DATABASE_URL); remove it from the config",
+            config.jobs.database,
+        )
+    for directory in directories:
         problem = unwritable(directory)
         if problem is not None:
             return problem

@@ -20,7 +20,7 @@ from app.cli.common import (
 )
 from app.cli.limits import raise_open_files_limit
 from app.cli.preflight import first_problem
-from app.config.settings import export_for_workers
+from app.config.settings import database_url, export_for_workers
 from app.observability.logs import configure_logging
 
 HELP = "serve the gateway"
@@ -66,7 +66,8 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
-    problem = first_problem(config) or _port_problem(args.host, args.port)
+    database = database_url(settings, config)
+    problem = first_problem(config, database) or _port_problem(args.host, args.port)
     if problem is not None:
         print(f"imagegate: {problem}", file=sys.stderr)
         return 2

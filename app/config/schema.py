@@ -184,8 +184,9 @@ class StorageConfig(_Strict):
 
 class AuthConfig(_Strict):
     keys: tuple[SecretStr, ...] = ()
+    admin_keys: tuple[SecretStr, ...] = Field((), description="for /admin/v1 only")
 
-    @field_validator("keys", mode="before")
+    @field_validator("keys", "admin_keys", mode="before")
     @classmethod
     def _drop_empty(cls, value: Any) -> Any:
         # "${IMAGEGATE_API_KEY:-}" resolves to "" when unset: that means "no key", not a key.
@@ -232,9 +233,10 @@ class StreamingConfig(_Strict):
 
 
 class JobsConfig(_Strict):
-    """Async jobs (``Prefer: respond-async``): where they are recorded and how many run."""
+    """Async jobs (``Prefer: respond-async``): how long they are kept and how many run. They
+    are recorded in the database (``database.url``)."""
 
-    database: str = "data/jobs.sqlite3"
+    database: str | None = Field(None, description="removed: jobs live in database.url")
     ttl: float = Field(86_400.0, gt=0, description="seconds a finished job can be fetched")
     max_running: int = Field(4, ge=1)
     max_queued: int = Field(100, ge=0)
@@ -249,6 +251,14 @@ class DatabaseConfig(_Strict):
     pool_size: int = Field(10, ge=1, le=200, description="connections kept per process")
 
 
+class LedgerConfig(_Strict):
+    """The usage ledger: one row per request and per stored image, written in batches."""
+
+    store_prompts: bool = Field(True, description="keep each stored image's prompt")
+    flush_interval: float = Field(0.25, gt=0, le=10, description="seconds rows may wait")
+    max_queue: int = Field(100_000, ge=100, description="rows held while the database is down")
+
+
 class GatewayConfig(_Strict):
     source: Path = Path("<memory>")
     server: ServerConfig = ServerConfig()
@@ -258,6 +268,7 @@ class GatewayConfig(_Strict):
     streaming: StreamingConfig = StreamingConfig()
     jobs: JobsConfig = JobsConfig()
     database: DatabaseConfig = DatabaseConfig()
+    ledger: LedgerConfig = LedgerConfig()
     fetch: FetchConfig = FetchConfig()
     rules_file: str = "rules.yaml"
     rule_sets: dict[str, RuleSet] = {}

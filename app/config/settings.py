@@ -25,6 +25,7 @@ class Settings(BaseSettings):
     allow_open: bool = False
     log_level: str = "info"
     database_url: SecretStr | None = None  # overrides the config's database.url
+    admin_key: SecretStr | None = None  # joins the config's auth.admin_keys
 
     @field_validator("log_level")
     @classmethod
@@ -34,10 +35,19 @@ class Settings(BaseSettings):
         return value.lower()
 
 
-def database_url(settings: Settings, config: GatewayConfig) -> str:
+def database_url(settings: Settings | None, config: GatewayConfig) -> str:
     """The database to use: ``IMAGEGATE_DATABASE_URL`` if set, else the config's."""
-    override = settings.database_url.get_secret_value().strip() if settings.database_url else ""
+    given = settings.database_url if settings is not None else None
+    override = given.get_secret_value().strip() if given else ""
     return override or config.database.url.get_secret_value()
+
+
+def admin_keys(settings: Settings | None, config: GatewayConfig) -> tuple[str, ...]:
+    """The keys of ``/admin/v1``: ``auth.admin_keys`` and ``IMAGEGATE_ADMIN_KEY``."""
+    keys = [key.get_secret_value().strip() for key in config.auth.admin_keys]
+    if settings is not None and settings.admin_key is not None:
+        keys.append(settings.admin_key.get_secret_value().strip())
+    return tuple(dict.fromkeys(key for key in keys if key))
 
 
 def environment() -> Mapping[str, str]:

@@ -28,3 +28,8 @@ class UtcDateTime(TypeDecorator[datetime]):
         if value is None:
             return None
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def from_timestamp(seconds: float) -> datetime:
+    """Unix seconds (wall clock) as the aware UTC datetime the columns take."""
+    return datetime.fromtimestamp(seconds, UTC)

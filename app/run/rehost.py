@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 from app.config.schema import StorageConfig
 from app.domain import ImageFormat, ResponseFormat, StoredImage, UpstreamImage
 from app.errors import StorageFailed
+from app.inputs.dimensions import dimensions
 from app.inputs.fetch import FetchError, SafeFetcher
 from app.inputs.images import BadImage, decode_b64, decode_b64_exact, encode_b64
 from app.inputs.spool import Spool
@@ -73,7 +74,17 @@ class Rehoster:
                 fmt, len(data), b64=text(), revised_prompt=revised, storage_error=exc.message
             )
         b64 = text() if want_b64 else None
-        return StoredImage(fmt, len(data), ref=ref, b64=b64, revised_prompt=revised)
+        measured = dimensions(data, fmt)
+        width, height = measured if measured is not None else (None, None)
+        return StoredImage(
+            fmt,
+            len(data),
+            ref=ref,
+            b64=b64,
+            revised_prompt=revised,
+            width=width,
+            height=height,
+        )
 
     async def _download(self, url: str) -> bytes:
         if url.startswith("data:"):

@@ -1,6 +1,7 @@
 """The seams of state that several replicas will share. Each protocol has an in-process
-implementation today (``memory``-style classes, SQLite for jobs) and a Redis one later; the
-rest of the gateway only ever sees these protocols.
+implementation (``memory``-style classes) or a database one (async jobs and idempotency
+answers, ``db_*``), and a Redis one later; the rest of the gateway only ever sees these
+protocols.
 
 Durations inside the state (cooldowns, TTLs, windows) run on a monotonic clock: stepping the
 wall clock never keeps a carrier out of rotation or a key alive. Times shown to users are

@@ -11,8 +11,10 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
+from decimal import Decimal
 from typing import Any
 
+from app.db.money import to_nanos
 from app.domain import Generation, Operation, Outcome, Principal, UsageRecord
 from app.errors import GatewayError
 from app.observability.logs import request_id_var
@@ -31,6 +33,7 @@ class Meter:
         *,
         stream: bool = False,
         async_job: bool = False,
+        prompt: str | None = None,
         clock: Callable[[], float] = time.perf_counter,
     ) -> None:
         self._recorder = recorder
@@ -41,10 +44,13 @@ class Meter:
         self._async_job = async_job
         self._clock = clock
         self._started = clock()
+        self._created_at = time.time()
+        self._prompt = prompt
         self._request_id = request_id_var.get()
         self._detached = False
         self.client_gone = False
         self.record: UsageRecord | None = None
+        self.estimated_cost_nanos: int | None = None  # set by admission when it reserves
 
     def detach(self) -> None:
         """Detached work now owns the outcome: the edge no longer reports refusals."""
@@ -72,6 +78,9 @@ class Meter:
             output_tokens=None if replay else _int(usage.get("output_tokens")),
             cost=0.0 if replay else generation.cost,
             replay=replay,
+            usage=None if replay else generation.usage,
+            stored=() if replay else tuple(image for image in images if image.ref is not None),
+            cost_nanos=0 if replay else _nanos(generation.cost),
         )
         self._emit(record)
 
@@ -113,6 +122,10 @@ class Meter:
             stream=self._stream,
             async_job=self._async_job,
             client_gone=self.client_gone,
+            created_at=self._created_at,
+            team=self._principal.team,
+            prompt=self._prompt,
+            estimated_cost_nanos=self.estimated_cost_nanos,
             **measured,
         )
 
@@ -126,6 +139,11 @@ def _pixels(size: str | None, count: int) -> int | None:
     if not (width.isdigit() and height.isdigit()):
         return None
     return int(width) * int(height) * count
+
+
+def _nanos(cost: float | None) -> int | None:
+    """The route's cost in nano-dollars (its decimal text is exact: pricing rounds to 1e-6)."""
+    return None if cost is None else to_nanos(Decimal(str(cost)))
 
 
 def _int(value: object) -> int | None:

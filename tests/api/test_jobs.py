@@ -28,7 +28,7 @@ ASYNC = {"prefer": "respond-async"}
 def keyed(**jobs: Any):
     def edit(data: dict) -> None:
         data["auth"] = {"keys": ["gk-1", "gk-2"]}
-        data["jobs"].update(jobs)
+        data.setdefault("jobs", {}).update(jobs)
 
     return edit
 
@@ -147,8 +147,9 @@ async def test_bad_input_is_refused_before_a_job_exists(
     assert both.status_code == 400 and both.json()["error"]["param"] == "stream"
     assert "location" not in bad.headers and "location" not in both.headers
     assert not upstream.calls
-    with closing(sqlite3.connect(config.jobs.database)) as db:
-        assert db.execute("select count(*) from jobs").fetchone() == (0,)  # not even a failed one
+    database = config.database.url.get_secret_value().removeprefix("sqlite:///")
+    with closing(sqlite3.connect(database)) as db:
+        assert db.execute("select count(*) from async_jobs").fetchone() == (0,)  # not even failed
 
 
 async def test_jobs_expire(make_config: MakeConfig, upstream: respx.MockRouter) -> None:

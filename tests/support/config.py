@@ -10,6 +10,7 @@ from typing import Any
 import yaml
 
 from app.config import GatewayConfig
+from tests.support.databases import sqlite_database
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 UPSTREAM = "http://upstream.test/v1"
@@ -23,7 +24,7 @@ def base_config(tmp_path: Path) -> dict[str, Any]:
         "server": {"default_model": "gpt-image-2"},
         "routing": {"retry": {"backoff_base": 0.001, "backoff_max": 0.01, "max_retry_after": 1}, "seed": 7},
         "storage": {"directory": str(tmp_path / "images")},
-        "jobs": {"database": str(tmp_path / "jobs.sqlite3")},
+        "database": {"url": sqlite_database(tmp_path / "imagegate.sqlite3")},
         "carriers": [
             {"name": "up", "kind": "openai", "base_url": UPSTREAM, "api_key": UPSTREAM_KEY,
              "timeout": 5},

@@ -7,6 +7,10 @@ The fixtures, each run once per database (``[sqlite]`` and ``[postgresql]``):
 - ``database_url``: the same, migrated to the newest revision;
 - ``engine``: an ``AsyncEngine`` on ``database_url``, disposed afterwards.
 
+``sqlite_database(path)`` gives any test config its own migrated SQLite file, copied from one
+template migrated once per test process (a fresh migration per app start would cost every API
+test about 0.1 s).
+
 ``tests/db/conftest.py`` re-exports them; another folder does the same (or the root conftest
 lists this module in ``pytest_plugins`` to offer them everywhere).
 
@@ -16,8 +20,13 @@ starts it, because a suite that silently skips half its databases proves half of
 
 from __future__ import annotations
 
+import asyncio
+import atexit
 import os
 import secrets
+import shutil
+import tempfile
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -38,6 +47,25 @@ POSTGRES_ADMIN_URL = os.environ.get(
 )
 START_POSTGRES = "pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start"
 KINDS = ("sqlite", "postgresql")
+_TEMPLATE: list[Path] = []
+_TEMPLATE_LOCK = threading.Lock()
+
+
+def sqlite_database(path: Path) -> str:
+    """The URL of a migrated SQLite database at ``path`` (copied from the template)."""
+    with _TEMPLATE_LOCK:
+        if not _TEMPLATE:
+            folder = Path(tempfile.mkdtemp(prefix="imagegate-template-"))
+            atexit.register(shutil.rmtree, folder, ignore_errors=True)
+            template = folder / "template.sqlite3"
+            # Its own thread and loop: this may be called while a test's loop runs.
+            worker = threading.Thread(target=asyncio.run, args=(upgrade(f"sqlite:///{template}"),))
+            worker.start()
+            worker.join()
+            _TEMPLATE.append(template)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(_TEMPLATE[0], path)
+    return f"sqlite:///{path}"
 
 
 @asynccontextmanager

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from typing import Any
 
 import pytest
 
@@ -47,7 +48,7 @@ def generation(**fields: object) -> Generation:
     )
 
 
-def meter(recorder: Recorder, **flags: bool) -> Meter:
+def meter(recorder: Recorder, **flags: Any) -> Meter:
     ticks = iter([10.0, 12.5])
     return Meter(recorder, PRINCIPAL, "m", "generate", clock=lambda: next(ticks), **flags)
 

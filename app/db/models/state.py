@@ -38,10 +38,13 @@ class AsyncJob(Base):
         _one_of("status", JOB_STATUSES),
         Index(None, "status", "lease_expires_at"),
         Index(None, "expires_at"),
+        Index(None, "owner", "idempotency_key", unique=True),
     )
 
     id: Mapped[str] = mapped_column(ID, primary_key=True)
     owner: Mapped[str] = mapped_column(String(80), doc="the caller: key id, or a config key's")
+    idempotency_key: Mapped[str | None] = mapped_column(String(255), doc="one job per key")
+    fingerprint: Mapped[str | None] = mapped_column(String(64), doc="of the keyed request")
     request_id: Mapped[str | None] = mapped_column(String(64))
     status: Mapped[str] = mapped_column(String(16))
     created_at: Mapped[datetime]
