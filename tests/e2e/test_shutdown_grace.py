@@ -16,6 +16,7 @@ import httpx
 import orjson
 import pytest
 
+from tests.support.databases import sqlite_database
 from tests.support.gateway import RunningGateway, wait_until
 from tests.support.images import png_bytes
 from tests.support.upstream import FakeUpstream
@@ -83,3 +84,49 @@ def test_a_request_outliving_the_grace_period_gets_503_and_its_image_is_kept(
     wait_until(lambda: "outcome=succeeded" in gateway.log(), what="the usage line")
     [stored] = list((tmp_path / "images").rglob("*.png"))
     assert stored.read_bytes() == PNG
+
+
+def test_an_idempotent_retry_after_the_restart_finds_the_image_of_the_503(
+    gateway_factory: Callable[..., RunningGateway], fake: FakeUpstream, tmp_path: Path
+) -> None:
+    """The request answered 503 at the grace period kept running, stored its image and its
+    answer under its Idempotency-Key in the database: the retry after the restart gets that
+    image, with no second upstream call."""
+    gate = fake.gate()
+    fake.script(
+        [("wait", gate), ("json", 200, {"created": 1, "data": [{"b64_json": B64}]})],
+        path="/v1/images/generations",
+    )
+    database = sqlite_database(tmp_path / "kept.sqlite3")  # both gateways, one after the other
+
+    def edit(data: dict[str, Any]) -> None:
+        data["server"].update(request_grace=1, shutdown_grace=30)
+        data["database"] = {"url": database}
+        data["carriers"][0].update(base_url=fake.base_url, retries=0)
+
+    first = gateway_factory(edit)
+    body = {"prompt": "a fox", "response_format": "b64_json"}
+    headers = {"idempotency-key": "restart-1"}
+    with ThreadPoolExecutor(1) as pool:
+        pending = pool.submit(
+            httpx.post,
+            f"{first.url}/v1/images/generations",
+            json=body,
+            headers=headers,
+            timeout=30,
+        )
+        assert gate.reached.wait(10), "the upstream never got the request"
+        first.process.send_signal(signal.SIGTERM)
+        refused = pending.result(timeout=20)
+    assert refused.status_code == 503, refused.text
+    gate.open()
+    assert first.process.wait(timeout=30) in (0, -signal.SIGTERM)
+
+    second = gateway_factory(edit)
+    retried = httpx.post(
+        f"{second.url}/v1/images/generations", json=body, headers=headers, timeout=30
+    )
+    assert retried.status_code == 200, retried.text
+    assert retried.headers["x-imagegate-idempotent-replay"] == "true"
+    assert base64.b64decode(retried.json()["data"][0]["b64_json"]) == PNG
+    assert len(fake.requests) == 1, "the retry called the upstream again"
