@@ -74,14 +74,15 @@ def _result(job: ImageJob, canvas: Canvas, images: list[bytes]) -> CarrierResult
     return CarrierResult(
         images=tuple(UpstreamImage(data=data) for data in images),
         size=f"{canvas.width}x{canvas.height}",
-        quality=job.quality if job.quality not in (None, "auto") else "medium",
+        quality=canvas.quality,
         background="transparent" if canvas.transparent else "opaque",
         output_format=canvas.output_format,
     )
 
 
 def canvas_for(job: ImageJob, index: int, default_size: str) -> Canvas:
-    """The picture to draw; ``auto`` (or no size) is the rule set's ``default_size``."""
+    """The picture to draw; ``auto`` (or no size) is the rule set's ``default_size``, ``auto``
+    (or no) quality is ``medium``."""
     size = job.size if job.size not in (None, "auto") else default_size
     width, _, height = size.partition("x")
     return Canvas(
@@ -92,6 +93,8 @@ def canvas_for(job: ImageJob, index: int, default_size: str) -> Canvas:
         transparent=job.background == "transparent",
         compression=job.output_compression,
         variant=index,
+        model=job.model,
+        quality=job.quality if job.quality not in (None, "auto") else "medium",
     )
 
 
