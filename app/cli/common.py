@@ -6,12 +6,20 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import NoReturn
 
 from pydantic import ValidationError
 
 from app.carriers import CARRIER_OPTIONS
 from app.config import ConfigError, GatewayConfig, load_config
 from app.config.settings import LOG_LEVELS, Settings, environment
+
+
+class Parser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line (argparse's own adds the whole usage)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
 
 
 class HelpWithDefaults(argparse.ArgumentDefaultsHelpFormatter):
