@@ -1,8 +1,9 @@
-"""Carrier ``local``: renders real images offline with Pillow, honouring the same rule sets.
+"""Carrier ``local``: placeholder pictures drawn offline with Pillow (see ``art``), valid images
+of the asked size and format, honouring the same rule sets.
 
 ``auto`` resolves to the rule set's default size, ``medium`` quality and an opaque background,
 and the response echoes those resolved values, as OpenAI does. Edits start from the first input
-image (see ``local_edit``), so offline users see edits work.
+image (see ``edit``), so offline users see edits work.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Offline edits for the ``local`` carrier: a picture that visibly derives from its inputs.
 
 The first image, scaled and centre-cropped to the requested size, is the base. With a mask,
-the mask's transparent area is repainted with the prompt's picture (``local_art.draw``);
+the mask's transparent area is repainted with the prompt's picture (``art.draw``);
 without one, the prompt's picture is laid over the whole base, faintly. The other reference
 images are composited in as framed thumbnails along the bottom, and the result is stamped
 like a generated picture (model, size, quality). Inputs are decoded once per request, one at a
