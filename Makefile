@@ -2,46 +2,58 @@
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
-# Re-install whenever pyproject.toml changes.
-STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
+# make run [HOST=127.0.0.1] [PORT=8080]
+HOST   ?= 127.0.0.1
+PORT   ?= 8080
+# Two installs, each re-done whenever pyproject.toml changes: the runtime alone (`make run`)
+# and the runtime with the dev tools (everything else). The dev install satisfies both.
+CKSUM     := $(shell cksum pyproject.toml | cut -d' ' -f1)
+RUN_STAMP := $(VENV)/.runtime-$(CKSUM)
+DEV_STAMP := $(VENV)/.dev-$(CKSUM)
 # Python trees to lint and type-check; bench/ joins when it exists.
 PY_DIRS := app tests $(wildcard bench)
 
-.PHONY: run test lint typecheck unit check-config docker-test clean bench
+.PHONY: run test lint typecheck unit check-config docker-test clean clean-data bench
 
-$(STAMP): pyproject.toml
+$(RUN_STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e .
+	@rm -f $(VENV)/.runtime-* && touch $(RUN_STAMP)
+
+$(DEV_STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
-	@rm -f $(VENV)/.installed-* && touch $(STAMP)
+	@rm -f $(VENV)/.dev-* $(VENV)/.runtime-* && touch $(DEV_STAMP) $(RUN_STAMP)
 
-run: $(STAMP)  ## serve http://127.0.0.1:8080 with config/gateway.yaml
-	$(BIN)/imagegate serve
+run: $(RUN_STAMP)  ## serve http://$(HOST):$(PORT) with config/gateway.yaml (runtime deps only)
+	$(BIN)/imagegate serve --host $(HOST) --port $(PORT)
 
-check-config: $(STAMP)
+check-config: $(RUN_STAMP)
 	$(BIN)/imagegate check-config
 
 # bench/ is optional (it may not exist yet on a branch): lint and type-check it when present.
-lint: $(STAMP)
+lint: $(DEV_STAMP)
 	$(BIN)/ruff check $(PY_DIRS)
 	$(BIN)/ruff format --check $(PY_DIRS)
 	$(BIN)/hadolint Dockerfile
 
-typecheck: $(STAMP)
+typecheck: $(DEV_STAMP)
 	$(BIN)/mypy $(PY_DIRS)
 
-unit: $(STAMP)
+unit: $(DEV_STAMP)
 	$(BIN)/pytest -q
 
 test: lint typecheck unit  ## the whole suite: ruff + hadolint + mypy + pytest
 
 # Needs podman, buildah and podman-compose: run ../shared/tools/container-env.sh as root once.
-docker-test: $(STAMP)  ## build the image with podman, run it and the compose stack, drive them
+docker-test: $(DEV_STAMP)  ## build the image with podman, run it and the compose stack, drive them
 	$(BIN)/python -m tests.docker
 
-BENCH_STAMP := $(VENV)/.bench-$(shell cksum pyproject.toml | cut -d' ' -f1)
+BENCH_STAMP := $(VENV)/.bench-$(CKSUM)
 
-$(BENCH_STAMP): $(STAMP)
+$(BENCH_STAMP): $(DEV_STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
 	@rm -f $(VENV)/.bench-* && touch $(BENCH_STAMP)
 
@@ -51,5 +63,13 @@ bench: $(BENCH_STAMP)  ## performance benchmark: a few minutes, loopback only (s
 		$(if $(DURATION),--duration $(DURATION)) $(if $(RUNS),--runs $(RUNS)) \
 		$(if $(PROFILE),--profile $(PROFILE)) $(if $(COMPARE),--compare $(COMPARE))
 
-clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache data
+# Never deletes data/ (stored images, the async-jobs database): that is `make clean-data`.
+clean:  ## remove the venv and tool caches
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis
+
+# Only ./data, the shipped config's default (IMAGEGATE_DATA_DIR and IMAGEGATE_JOBS_DB move it).
+clean-data:  ## delete data/: every stored image and the async-jobs database
+	@if [ -e data ]; then \
+		echo "deleting data/ ($$(du -sh data | cut -f1)): every stored image and the async-jobs database"; \
+		rm -rf data; \
+	else echo "data/ does not exist: nothing to delete"; fi

@@ -37,7 +37,7 @@ _KNOWN_TEXT = frozenset(
 )  # fmt: skip
 _MAX_FIELDS = 64
 _MAX_FIELD_BYTES = 256 * 1024
-_MAX_BOUNDARY = 256  # RFC 2046 allows 70; longer ones only slow the parser down
+_MAX_BOUNDARY = 256  # python-multipart's limit (RFC 2046 says 70)
 
 
 @dataclass

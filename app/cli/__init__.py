@@ -12,7 +12,7 @@ from types import ModuleType
 
 from app import __version__
 from app.cli import check_carriers, check_config, db, keys, serve, teams, usage
-from app.cli.common import HelpWithDefaults
+from app.cli.common import HelpWithDefaults, Parser
 
 # name -> module with HELP, add_arguments(parser) and run(args) -> exit code
 COMMANDS: dict[str, ModuleType] = {
@@ -27,7 +27,7 @@ COMMANDS: dict[str, ModuleType] = {
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="imagegate",
         description="Imagegate: an OpenAI-compatible gateway for image generation.",
         formatter_class=HelpWithDefaults,

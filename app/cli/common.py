@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import NoReturn
 
 from pydantic import ValidationError
 
@@ -14,13 +15,25 @@ from app.config import ConfigError, GatewayConfig, load_config
 from app.config.settings import LOG_LEVELS, Settings, environment
 
 
+class Parser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line (argparse's own adds the whole usage)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+
+
 class HelpWithDefaults(argparse.ArgumentDefaultsHelpFormatter):
-    """Shows each option's default, unless its help already says it or there is none."""
+    """Shows each option's default, unless its help already says it: a switch is ``off``, an
+    option nobody set is ``not set`` (no limit, no filter, or unchanged, as its help says)."""
 
     def _get_help_string(self, action: argparse.Action) -> str | None:
         text = action.help or ""
-        if "default" in text or action.default in (None, False, argparse.SUPPRESS):
+        if "default" in text or isinstance(action, argparse._HelpAction):
             return text
+        if action.default is False:
+            return f"{text} (default: off)"
+        if action.default is None or action.default == argparse.SUPPRESS:
+            return f"{text} (default: not set)"
         return super()._get_help_string(action)
 
 

@@ -28,12 +28,17 @@ def unwritable(directory: Path) -> str | None:
         with tempfile.TemporaryFile(dir=directory):
             pass
     except OSError as exc:
-        who = f"uid {os.getuid()}, gid {os.getgid()}"
+        where, who = directory.resolve(), f"uid {os.getuid()}, gid {os.getgid()}"
+        if directory.exists() and not directory.is_dir():
+            return (
+                f"cannot write to {where} as {who}: it is a file, not a directory; move it "
+                "away, or point the config elsewhere"
+            )
         reason = exc.strerror or type(exc).__name__
         return (
-            f"cannot write to {directory.resolve()} ({reason}) as {who}: make it writable "
-            f"for that user (e.g. chown -R {os.getuid()}:{os.getgid()} on the host folder or "
-            "volume), or point the config elsewhere"
+            f"cannot write to {where} ({reason}) as {who}: make it writable for that user "
+            f"(e.g. chown -R {os.getuid()}:{os.getgid()} on the host folder or volume), or "
+            "point the config elsewhere"
         )
     return None
 

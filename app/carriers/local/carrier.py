@@ -1,8 +1,9 @@
-"""Carrier ``local``: renders real images offline with Pillow, honouring the same rule sets.
+"""Carrier ``local``: placeholder pictures drawn offline with Pillow (see ``art``), valid images
+of the asked size and format, honouring the same rule sets.
 
 ``auto`` resolves to the rule set's default size, ``medium`` quality and an opaque background,
 and the response echoes those resolved values, as OpenAI does. Edits start from the first input
-image (see ``local_edit``), so offline users see edits work.
+image (see ``edit``), so offline users see edits work.
 """
 
 from __future__ import annotations
@@ -92,14 +93,15 @@ def _result(job: ImageJob, canvas: Canvas, images: list[bytes]) -> CarrierResult
     return CarrierResult(
         images=tuple(UpstreamImage(data=data) for data in images),
         size=f"{canvas.width}x{canvas.height}",
-        quality=job.quality if job.quality not in (None, "auto") else "medium",
+        quality=canvas.quality,
         background="transparent" if canvas.transparent else "opaque",
         output_format=canvas.output_format,
     )
 
 
 def canvas_for(job: ImageJob, index: int, default_size: str) -> Canvas:
-    """The picture to draw; ``auto`` (or no size) is the rule set's ``default_size``."""
+    """The picture to draw; ``auto`` (or no size) is the rule set's ``default_size``, ``auto``
+    (or no) quality is ``medium``."""
     size = job.size if job.size not in (None, "auto") else default_size
     width, _, height = size.partition("x")
     return Canvas(
@@ -110,6 +112,8 @@ def canvas_for(job: ImageJob, index: int, default_size: str) -> Canvas:
         transparent=job.background == "transparent",
         compression=job.output_compression,
         variant=index,
+        model=job.model,
+        quality=job.quality if job.quality not in (None, "auto") else "medium",
     )
 
 

@@ -1,10 +1,11 @@
 """Offline edits for the ``local`` carrier: a picture that visibly derives from its inputs.
 
 The first image, scaled and centre-cropped to the requested size, is the base. With a mask,
-the mask's transparent area is repainted with the prompt's picture (``local_art.draw``);
+the mask's transparent area is repainted with the prompt's picture (``art.draw``);
 without one, the prompt's picture is laid over the whole base, faintly. The other reference
-images are composited in as framed thumbnails along the bottom. Inputs are decoded once per
-request, one at a time, each straight to about the size needed, never past the pixel cap
+images are composited in as framed thumbnails along the bottom, and the result is stamped
+like a generated picture (model, size, quality). Inputs are decoded once per request, one at a
+time, each straight to about the size needed, never past the pixel cap
 (``app.inputs.decoding``); this runs in a worker thread, under the process's decode budget.
 """
 
@@ -18,6 +19,7 @@ from dataclasses import dataclass
 from PIL import Image, ImageOps
 
 from app.carriers.local.art import Canvas, draw
+from app.carriers.local.stamp import stamp
 from app.domain import InputImage
 from app.inputs.decoding import Decoder
 from app.inputs.images import BadImage
@@ -65,14 +67,16 @@ def prepare(
 
 def compose(canvas: Canvas, inputs: EditInputs) -> Image.Image:
     """One edited picture (RGBA when the canvas is transparent, else RGB)."""
-    art = draw(dataclasses.replace(canvas, transparent=False)).convert("RGBA")
+    art = draw(dataclasses.replace(canvas, transparent=False), stamped=False).convert("RGBA")
     if inputs.repaint is not None:
         picture = Image.composite(art, inputs.base, inputs.repaint)
     else:
         picture = Image.blend(inputs.base, art, _UNMASKED_ART)
         picture.putalpha(inputs.base.getchannel("A"))
     _paste_references(picture, inputs.references)
-    return picture if canvas.transparent else picture.convert("RGB")
+    result = picture if canvas.transparent else picture.convert("RGB")
+    stamp(result, canvas.model, f"{canvas.width}x{canvas.height}", canvas.quality)
+    return result
 
 
 def _decode(image: InputImage, target: tuple[int, int], decoder: Decoder) -> Image.Image:
