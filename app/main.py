@@ -8,6 +8,7 @@ from pathlib import Path
 
 import httpx
 from fastapi import FastAPI
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app import __version__
 from app.api import build_router, exception_handlers
@@ -29,9 +30,11 @@ def create_app(
     *,
     resolver: Resolver | None = None,
     http_transport: TransportFactory = default_transport,
+    database: AsyncEngine | None = None,
 ) -> FastAPI:
     """The app; ``resolver`` replaces DNS for fetching image URLs and ``http_transport``
-    builds the upstream transport (tests pass ones that respx or fakes control)."""
+    builds the upstream transport (tests pass ones that respx or fakes control);
+    ``database`` holds keys and budgets (none: config keys only, no budgets)."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[State]:
@@ -41,10 +44,12 @@ def create_app(
         transport = http_transport(limits)
         client = UpstreamClient(transport=transport, limits=limits, follow_redirects=False)
         async with client as http:
-            services = build_services(config, http, tasks, jobs, resolver)
+            services = build_services(config, http, tasks, jobs, resolver, database)
             await services.jobs.recover()
+            await services.admission.release_stale(services.catalog)  # a crash's holds
             yield {"services": services}
             await tasks.drain(config.server.shutdown_grace)
+            await services.settlement.close()
         await jobs.close()
 
     app = FastAPI(

@@ -7,11 +7,16 @@ import random
 from dataclasses import dataclass
 
 import httpx
+from sqlalchemy.ext.asyncio import AsyncEngine
 
-from app.access.keys import ConfigKeys, KeyStore
+from app.access.admission import Admission
+from app.access.db_keys import DbKeys
+from app.access.keys import ConfigKeys, GatewayKeys, KeyStore
+from app.access.settlement import Settlement
 from app.carriers import Carrier, CarrierTools, build_carrier
 from app.config.schema import GatewayConfig
 from app.core.catalog import Catalog, build_catalog
+from app.db.budgets import Budgets
 from app.inputs.fetch import Resolver, SafeFetcher
 from app.inputs.loader import InputLoader
 from app.run.async_jobs import JobRunner
@@ -21,6 +26,7 @@ from app.run.runner import Executor
 from app.run.tasks import TaskRegistry
 from app.state.base import CircuitBook, JobStore
 from app.state.circuits import MemoryCircuitBook
+from app.state.counters import MemoryCounters
 from app.state.idempotency import MemoryIdempotencyStore
 from app.storage import Storage, make_storage
 from app.usage.log_sink import LogSink
@@ -41,6 +47,8 @@ class Services:
     inputs: InputLoader
     keys: KeyStore
     recorder: Recorder
+    admission: Admission
+    settlement: Settlement
 
 
 def build_services(
@@ -49,6 +57,7 @@ def build_services(
     tasks: TaskRegistry,
     jobs: JobStore,
     resolver: Resolver | None = None,
+    database: AsyncEngine | None = None,
 ) -> Services:
     tools = CarrierTools(http=http)
     carriers: dict[str, Carrier] = {}
@@ -74,6 +83,9 @@ def build_services(
         rng=random.Random(routing.seed),
     )
     idempotency = MemoryIdempotencyStore(routing.idempotency)
+    counters = MemoryCounters()
+    budgets = Budgets(database) if database is not None else None
+    settlement = Settlement(counters, budgets, tasks.spawn)
     return Services(
         config=config,
         catalog=build_catalog(config),
@@ -83,6 +95,11 @@ def build_services(
         jobs=JobRunner(jobs, tasks, config.jobs),
         storage=storage,
         inputs=InputLoader(config, SafeFetcher(config.fetch, resolver)),
-        keys=ConfigKeys(key.get_secret_value() for key in config.auth.keys),
-        recorder=Recorder([LogSink()]),  # usage sinks: one line each
+        keys=GatewayKeys(
+            ConfigKeys(key.get_secret_value() for key in config.auth.keys),
+            DbKeys(database, ttl=config.auth.key_cache_ttl) if database is not None else None,
+        ),
+        recorder=Recorder([LogSink(), settlement]),  # usage sinks: one line each
+        admission=Admission(counters, budgets, carriers),
+        settlement=settlement,
     )

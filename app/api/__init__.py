@@ -2,11 +2,11 @@
 
 from fastapi import APIRouter
 
-from app.api.endpoints import carriers, files, images, jobs, models
+from app.api.endpoints import carriers, files, images, jobs, key, models
 
 
 def build_router() -> APIRouter:
     router = APIRouter()
-    for endpoints in (images, jobs, models, carriers, files):
+    for endpoints in (images, jobs, models, carriers, files, key):
         router.include_router(endpoints.router)
     return router

@@ -17,6 +17,7 @@ from typing import Any
 import orjson
 from starlette.responses import Response, StreamingResponse
 
+from app.core.pricing import NANOS_PER_USD
 from app.domain import Generation, ImageJob, PartialImage
 from app.errors import GatewayError, error_object
 from app.run.runner import Replayed, StreamItem
@@ -136,6 +137,6 @@ def _completed(prefix: str, generation: Generation, image_url: ImageUrl) -> dict
         body["url"] = image_url(image.ref)
     if generation.usage is not None:
         body["usage"] = generation.usage
-    if generation.cost is not None:
-        body["cost"] = generation.cost
+    if generation.cost_nanos is not None:
+        body["cost"] = generation.cost_nanos / NANOS_PER_USD
     return body

@@ -45,8 +45,12 @@ class Claim:
 
 @dataclass(frozen=True, slots=True)
 class Hold:
+    """A reservation; ``remaining_nanos`` is the least budget left over its claims right after
+    it was held (None without claims)."""
+
     id: str
     amount_nanos: int
+    remaining_nanos: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,12 +90,17 @@ class Budgets:
         if any(amount_nanos > claim.budget_nanos for claim in claims):
             return None
         now = self._clock()
-        hold = Hold(id=f"hold_{secrets.token_hex(12)}", amount_nanos=amount_nanos)
+        remaining: int | None = None
+        hold_id = f"hold_{secrets.token_hex(12)}"
         async with self._engine.connect() as connection:
             for claim in sorted(claims, key=lambda c: c.owner):
-                if not await self._raise_held(connection, claim, amount_nanos, now):
+                used = await self._raise_held(connection, claim, amount_nanos, now)
+                if used is None:
                     await connection.rollback()
                     return None
+                left = claim.budget_nanos - used
+                remaining = left if remaining is None else min(remaining, left)
+            hold = Hold(id=hold_id, amount_nanos=amount_nanos, remaining_nanos=remaining)
             await connection.execute(
                 insert(BudgetHold).values(
                     id=hold.id, request_id=request_id, amount_nanos=amount_nanos,
@@ -109,7 +118,8 @@ class Budgets:
 
     async def _raise_held(
         self, connection: AsyncConnection, claim: Claim, amount: int, now: datetime
-    ) -> bool:
+    ) -> int | None:
+        """``spent + held`` on the claim's row once ``amount`` is held; None if it would not fit."""
         spend = BudgetSpend
         statement = self._upsert(spend).values(
             owner=claim.owner, period_start=claim.period_start, spent_nanos=0,
@@ -119,15 +129,35 @@ class Budgets:
             index_elements=[spend.owner, spend.period_start],
             set_={"held_nanos": spend.held_nanos + amount, "updated_at": now},
             where=spend.spent_nanos + spend.held_nanos + amount <= claim.budget_nanos,
-        ).returning(spend.owner)
-        return (await connection.execute(returning)).first() is not None
+        ).returning(spend.spent_nanos + spend.held_nanos)
+        used: int | None = (await connection.execute(returning)).scalar_one_or_none()
+        return used
 
     async def settle(self, hold_id: str, actual_nanos: int) -> bool:
         """Charge ``actual_nanos`` (the real cost, even above the hold) and free the hold.
         False if the hold was already settled or released."""
-        if actual_nanos < 0:
-            raise ValueError("a charge cannot be negative")
+        return await self.settle_many([(hold_id, actual_nanos)]) == 1
+
+    async def settle_many(self, charges: Sequence[tuple[str, int]]) -> int:
+        """Settle several holds in one transaction (the record stage batches them); how many
+        were still open."""
         async with self._engine.connect() as connection:
+            settled = await self.settle_in(connection, charges)
+            await connection.commit()
+        return settled
+
+    async def settle_in(
+        self, connection: AsyncConnection, charges: Sequence[tuple[str, int]]
+    ) -> int:
+        """Settle ``(hold id, actual nano-dollars)`` pairs inside the caller's transaction (so
+        ledger rows can commit with them); the caller commits. Rows are updated once each, in
+        owner order, as ``reserve`` locks them: no deadlock with concurrent reservations.
+        Returns how many holds were still open."""
+        if any(actual < 0 for _, actual in charges):
+            raise ValueError("a charge cannot be negative")
+        deltas: dict[tuple[str, datetime], tuple[int, int]] = {}  # row -> (held, spent)
+        settled = 0
+        for hold_id, actual_nanos in charges:
             parts = (
                 await connection.execute(
                     delete(BudgetHoldPart)
@@ -143,20 +173,22 @@ class Budgets:
                 )
             ).scalar_one_or_none()
             if held is None:
-                await connection.rollback()
-                return False
-            for owner, start in sorted(parts):
-                await connection.execute(
-                    update(BudgetSpend)
-                    .where(BudgetSpend.owner == owner, BudgetSpend.period_start == start)
-                    .values(
-                        held_nanos=BudgetSpend.held_nanos - held,
-                        spent_nanos=BudgetSpend.spent_nanos + actual_nanos,
-                        updated_at=self._clock(),
-                    )
+                continue
+            settled += 1
+            for owner, start in parts:
+                was_held, was_spent = deltas.get((owner, start), (0, 0))
+                deltas[(owner, start)] = (was_held + held, was_spent + actual_nanos)
+        for (owner, start), (held, spent) in sorted(deltas.items()):
+            await connection.execute(
+                update(BudgetSpend)
+                .where(BudgetSpend.owner == owner, BudgetSpend.period_start == start)
+                .values(
+                    held_nanos=BudgetSpend.held_nanos - held,
+                    spent_nanos=BudgetSpend.spent_nanos + spent,
+                    updated_at=self._clock(),
                 )
-            await connection.commit()
-        return True
+            )
+        return settled
 
     async def release(self, hold_id: str) -> bool:
         """Free the hold without charging anything (the request failed before any cost)."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 
+from app.core.pricing import usd
 from app.domain import UsageRecord
 
 log = logging.getLogger("imagegate.usage")
@@ -27,7 +28,7 @@ class LogSink:
             ",".join(record.attempts) or "-",
             record.images,
             record.output_bytes,
-            "-" if record.cost is None else f"{record.cost:.6f}",
+            "-" if record.cost_nanos is None else usd(record.cost_nanos),
             record.latency,
             _flag(record.stream),
             _flag(record.async_job),

@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 from dataclasses import replace
 
-from app.domain import Generation, Operation, Outcome, Principal, UsageRecord
+from app.domain import Charge, Generation, Operation, Outcome, Principal, UsageRecord
 from app.errors import GatewayError
 from app.observability.logs import request_id_var
 from app.usage.recorder import Recorder
@@ -44,6 +44,7 @@ class Meter:
         self._request_id = request_id_var.get()
         self._detached = False
         self.client_gone = False
+        self.charge: Charge | None = None  # what admission took: the record hands it back
         self.record: UsageRecord | None = None
 
     def detach(self) -> None:
@@ -70,7 +71,7 @@ class Meter:
             output_format=generation.output_format,
             input_tokens=None if replay else _int(usage.get("input_tokens")),
             output_tokens=None if replay else _int(usage.get("output_tokens")),
-            cost=0.0 if replay else generation.cost,
+            cost_nanos=0 if replay else generation.cost_nanos,
             replay=replay,
         )
         self._emit(record)
@@ -112,6 +113,7 @@ class Meter:
             stream=self._stream,
             async_job=self._async_job,
             client_gone=self.client_gone,
+            charge=self.charge,
         )
 
     def _emit(self, record: UsageRecord) -> None:
