@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from app.access.admission import Admission
 from app.access.db_keys import DbKeys
 from app.access.keys import ConfigKeys, GatewayKeys, KeyStore
+from app.access.leases import Leases
 from app.access.settlement import Settlement
 from app.carriers import Carrier, CarrierTools, build_carrier
 from app.config.schema import GatewayConfig
@@ -84,8 +85,11 @@ def build_services(
     )
     idempotency = MemoryIdempotencyStore(routing.idempotency)
     counters = MemoryCounters()
-    budgets = Budgets(database) if database is not None else None
-    settlement = Settlement(counters, budgets, tasks.spawn)
+    leases = None
+    if database is not None:
+        interval = config.auth.budget_sync_interval
+        leases = Leases(Budgets(database), tasks.spawn, interval=interval)
+    settlement = Settlement(counters, leases, tasks.spawn)
     return Services(
         config=config,
         catalog=build_catalog(config),
@@ -100,6 +104,6 @@ def build_services(
             DbKeys(database, ttl=config.auth.key_cache_ttl) if database is not None else None,
         ),
         recorder=Recorder([LogSink(), settlement]),  # usage sinks: one line each
-        admission=Admission(counters, budgets, carriers),
+        admission=Admission(counters, leases, carriers),
         settlement=settlement,
     )

@@ -1,8 +1,8 @@
 """Admission: the stage between normalize and route. Once per request, before any upstream
 work: the policy (``app.access.policy.check``), the rate and concurrency counters (the
 ``Counters`` protocol: in memory now, shared later), and the budget hold of the request's
-worst-case cost, reserved on the key and its team for their current periods with one atomic
-conditional update (``app.db.budgets``).
+worst-case cost, held on the key and its team for their current periods: in memory from a
+lease while it has room, else with one atomic conditional update (``app.access.leases``).
 
 What admission takes travels as a :class:`Charge` on the request's usage record; the record
 stage gives it back (``app.access.settlement``). A refusal gives back what it took at once.
@@ -18,9 +18,10 @@ from datetime import UTC, datetime, timedelta
 
 from app.access import policy
 from app.access.demand import demand_of
+from app.access.leases import Leases
 from app.access.settlement import CONCURRENCY_WINDOW
 from app.core.catalog import Catalog, ModelSpec
-from app.db.budgets import Budgets, Claim, Spend, period_start
+from app.db.budgets import Claim, Spend, period_start
 from app.domain import Charge, ImageJob, Limits, Principal
 from app.state.base import Counters
 
@@ -53,14 +54,14 @@ class Admission:
     def __init__(
         self,
         counters: Counters,
-        budgets: Budgets | None,
+        leases: Leases | None,
         enabled_carriers: Collection[str],
         *,
         clock: Callable[[], float] = time.monotonic,
         now: Callable[[], datetime] = _utcnow,
     ) -> None:
         self._counters = counters
-        self._budgets = budgets
+        self._leases = leases
         self._enabled = frozenset(enabled_carriers)
         self._clock = clock  # the counters' clock: their windows align to it
         self._now = now
@@ -86,22 +87,22 @@ class Admission:
         concurrency = tuple(t.counter for t in taken if t.window == CONCURRENCY_WINDOW)
         if not claims or worst is None:  # unpriced with a budget was refused above
             return Charge(concurrency=concurrency) if concurrency else None
-        assert self._budgets is not None  # claims exist only with a database
-        deadline = now + timedelta(seconds=spec.deadline(job.quality, None))
-        hold = await self._budgets.reserve(claims, worst, request_id=request_id, deadline=deadline)
-        if hold is None:
+        assert self._leases is not None  # claims exist only with a database
+        held = await self._leases.take(claims, worst, request_id)
+        if held is None:
             await self._give_back(taken)
             raise policy.over_budget(principal, worst)
-        return Charge(hold.id, worst, hold.remaining_nanos, concurrency)
+        lease_id, remaining = held
+        return Charge(lease_id, worst, remaining, concurrency)
 
     async def release_stale(self, catalog: Catalog) -> int:
         """At start: free the holds a crashed process left, once older than the longest
         deadline of any model (a live request's hold is never that old)."""
-        if self._budgets is None:
+        if self._leases is None:
             return 0
         longest = max(max((m.timeout, *m.timeout_by_quality.values())) for m in catalog.models)
         older_than = self._now() - timedelta(seconds=longest) - STALE_MARGIN
-        return await self._budgets.release_stale(older_than)
+        return await self._leases.budgets.release_stale(older_than)
 
     async def loads(self, principal: Principal) -> dict[str, policy.Load]:
         """The rate counters' state now, per scope, without counting anything."""
@@ -122,14 +123,14 @@ class Admission:
         out = {}
         now = self._now()
         for scope, owner, limits in _scopes(principal):
-            if limits.budget_nanos is not None and self._budgets is not None:
+            if limits.budget_nanos is not None and self._leases is not None:
                 start = period_start(limits.budget_period, now)
-                spend = await self._budgets.spend(owner, start)
+                spend = await self._leases.budgets.spend(owner, start)
                 out[scope] = BudgetState(limits.budget_nanos, limits.budget_period, start, spend)
         return out
 
     def _claims(self, principal: Principal, now: datetime) -> list[Claim]:
-        if self._budgets is None:
+        if self._leases is None:
             return []
         return [
             Claim(owner, period_start(limits.budget_period, now), limits.budget_nanos)

@@ -3,25 +3,22 @@ by its one :class:`UsageRecord` (a usage sink), so it happens for every outcome:
 failure, replay, stream, async job, and a client that left.
 
 The budget hold is settled at the real cost (the estimate when a succeeded request's cost is
-unknown; nothing for a failure or a replay) and the concurrency slots are freed. Records are
-settled in batches, one transaction each, off the request path and shielded from
-cancellation; :meth:`Settlement.close` settles what is left at shutdown.
+unknown; nothing for a failure or a replay) in the budget lease, in memory, at once; the lease
+writes charges to the database in batches (``app.access.leases``). Concurrency slots are
+freed off the request path, shielded from cancellation; :meth:`Settlement.close` gives back
+what is left and writes the budgets at shutdown.
 """
 
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-from app.db.budgets import Budgets
+from app.access.leases import Leases
 from app.domain import Charge, UsageRecord
 from app.state.base import Counters
 
-log = logging.getLogger(__name__)
-
-SETTLE_ATTEMPTS = 3
 CONCURRENCY_WINDOW = 1e9  # seconds: the in-flight counters never roll over
 Spawn = Callable[[Coroutine[Any, Any, None], str], "asyncio.Task[None]"]
 
@@ -44,49 +41,44 @@ def remaining_after(charge: Charge, charged: int) -> int | None:
 
 
 class Settlement:
-    """The usage sink that gives back holds and concurrency slots."""
+    """The usage sink that gives back budget holds and concurrency slots."""
 
-    def __init__(self, counters: Counters, budgets: Budgets | None, spawn: Spawn) -> None:
+    def __init__(self, counters: Counters, leases: Leases | None, spawn: Spawn) -> None:
         self._counters = counters
-        self._budgets = budgets
+        self._leases = leases
         self._spawn = spawn
-        self._pending: list[tuple[Charge, int]] = []
+        self._slots: list[str] = []
         self._running: asyncio.Task[None] | None = None
 
     def write(self, record: UsageRecord) -> None:
-        if record.charge is None:
+        charge = record.charge
+        if charge is None:
             return
-        self._pending.append((record.charge, charged_nanos(record)))
-        if self._running is None:
-            self._running = self._spawn(self._drain(), "settlement")
+        if charge.hold_id is not None and self._leases is not None:  # in memory: at once
+            self._leases.give_back(charge.hold_id, charge.estimate_nanos, charged_nanos(record))
+        if charge.concurrency:
+            self._slots.extend(charge.concurrency)
+            if self._running is None:
+                self._running = self._spawn(self._drain(), "settlement")
 
     async def close(self) -> None:
-        """Settle everything still pending (at shutdown, after in-flight work ended)."""
+        """Give back what is pending and write the budgets (at shutdown, after in-flight work
+        ended)."""
         if self._running is not None:
             await asyncio.wait([self._running])
-        if self._pending:
+        if self._slots:
             await self._drain()
+        if self._leases is not None:
+            await self._leases.close()
 
     async def _drain(self) -> None:
         try:
-            while self._pending:
-                batch, self._pending = self._pending, []
-                await asyncio.shield(self._settle(batch))
+            while self._slots:
+                slots, self._slots = self._slots, []
+                await asyncio.shield(self._free(slots))
         finally:
             self._running = None
 
-    async def _settle(self, batch: list[tuple[Charge, int]]) -> None:
-        for charge, _ in batch:
-            for counter in charge.concurrency:
-                await self._counters.add(counter, -1, CONCURRENCY_WINDOW)
-        holds = [(c.hold_id, amount) for c, amount in batch if c.hold_id is not None]
-        if not holds or self._budgets is None:
-            return
-        for attempt in range(SETTLE_ATTEMPTS):
-            try:
-                await self._budgets.settle_many(holds)
-                return
-            except Exception:
-                log.exception("settling %d budget hold(s) failed (try %d)", len(holds), attempt + 1)
-                await asyncio.sleep(0.5 * (attempt + 1))
-        # The holds stay held (the budget stays safe); release_stale frees them at next start.
+    async def _free(self, slots: list[str]) -> None:
+        for counter in slots:
+            await self._counters.add(counter, -1, CONCURRENCY_WINDOW)

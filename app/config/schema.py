@@ -188,6 +188,9 @@ class AuthConfig(_Strict):
     key_cache_ttl: float = Field(
         5.0, gt=0, le=300, description="seconds a database key lookup is trusted (revocation)"
     )
+    budget_sync_interval: float = Field(
+        1.0, gt=0, le=60, description="seconds between writes of budget charges to the database"
+    )
 
     @field_validator("keys", mode="before")
     @classmethod

@@ -178,6 +178,73 @@ class Budgets:
             for owner, start in parts:
                 was_held, was_spent = deltas.get((owner, start), (0, 0))
                 deltas[(owner, start)] = (was_held + held, was_spent + actual_nanos)
+        await self._apply(connection, deltas)
+        return settled
+
+    async def grow(self, hold_id: str, claims: Sequence[Claim], amount_nanos: int) -> int | None:
+        """Raise an open hold by ``amount_nanos`` on every claim, or on none (the same one
+        conditional upsert per owner as :meth:`reserve`); the least budget left, or None.
+        Renews the hold's age: a hold in use is never stale."""
+        now = self._clock()
+        remaining: int | None = None
+        async with self._engine.connect() as connection:
+            for claim in sorted(claims, key=lambda c: c.owner):
+                used = await self._raise_held(connection, claim, amount_nanos, now)
+                if used is None:
+                    await connection.rollback()
+                    return None
+                left = claim.budget_nanos - used
+                remaining = left if remaining is None else min(remaining, left)
+            await connection.execute(
+                update(BudgetHold)
+                .where(BudgetHold.id == hold_id)
+                .values(amount_nanos=BudgetHold.amount_nanos + amount_nanos, created_at=now)
+            )
+            await connection.commit()
+        return remaining
+
+    async def draw_many(self, draws: Sequence[tuple[str, int, int]]) -> None:
+        """For each ``(hold id, charge, release)``: move ``charge`` from held to spent and free
+        ``release``, in one transaction; a hold drawn to nothing is deleted, the others are
+        renewed (their age restarts). Rows are updated once each, in owner order."""
+        now = self._clock()
+        deltas: dict[tuple[str, datetime], tuple[int, int]] = {}  # row -> (held, spent)
+        async with self._engine.connect() as connection:
+            for hold_id, charge, release in draws:
+                left = (
+                    await connection.execute(
+                        update(BudgetHold)
+                        .where(BudgetHold.id == hold_id)
+                        .values(
+                            amount_nanos=BudgetHold.amount_nanos - charge - release,
+                            created_at=now,
+                        )
+                        .returning(BudgetHold.amount_nanos)
+                    )
+                ).scalar_one_or_none()
+                if left is None or charge + release == 0 and left > 0:
+                    continue
+                parts = (
+                    await connection.execute(
+                        select(BudgetHoldPart.owner, BudgetHoldPart.period_start).where(
+                            BudgetHoldPart.hold_id == hold_id
+                        )
+                    )
+                ).all()
+                if left == 0:
+                    await connection.execute(
+                        delete(BudgetHoldPart).where(BudgetHoldPart.hold_id == hold_id)
+                    )
+                    await connection.execute(delete(BudgetHold).where(BudgetHold.id == hold_id))
+                for owner, start in parts:
+                    was_held, was_spent = deltas.get((owner, start), (0, 0))
+                    deltas[(owner, start)] = (was_held + charge + release, was_spent + charge)
+            await self._apply(connection, deltas)
+            await connection.commit()
+
+    async def _apply(
+        self, connection: AsyncConnection, deltas: dict[tuple[str, datetime], tuple[int, int]]
+    ) -> None:
         for (owner, start), (held, spent) in sorted(deltas.items()):
             await connection.execute(
                 update(BudgetSpend)
@@ -188,7 +255,6 @@ class Budgets:
                     updated_at=self._clock(),
                 )
             )
-        return settled
 
     async def release(self, hold_id: str) -> bool:
         """Free the hold without charging anything (the request failed before any cost)."""

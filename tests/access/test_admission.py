@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.access.admission import Admission
+from app.access.leases import CHUNK, Leases
 from app.access.settlement import Settlement
 from app.core.catalog import build_catalog
 from app.db.budgets import Budgets
@@ -33,6 +34,15 @@ class Clock:
 
 def principal(**limits: object) -> Principal:
     return Principal(id="key_1", name="alice", limits=Limits(**limits))  # type: ignore[arg-type]
+
+
+def no_writer(work, name):
+    """The leases' writer never runs: the tests write with ``close()``."""
+    work.close()
+
+
+def leases(engine: AsyncEngine, clock: Clock | None = None) -> Leases:
+    return Leases(Budgets(engine, clock), no_writer)
 
 
 class Inline:
@@ -59,7 +69,7 @@ def parts(make_config: MakeConfig, engine: AsyncEngine):
 async def test_a_day_budget_rolls_over_at_utc_midnight(parts, engine: AsyncEngine) -> None:
     catalog, spec, dalle = parts
     clock = Clock(datetime(2026, 11, 25, 23, 59, 59, tzinfo=UTC))
-    admission = Admission(MemoryCounters(), Budgets(engine, clock), {"up"}, now=clock)
+    admission = Admission(MemoryCounters(), leases(engine, clock), {"up"}, now=clock)
     alice = principal(budget_nanos=PRICE, budget_period="day")
     charge = await admission.admit(alice, dalle, spec, "r1")
     assert charge is not None and charge.estimate_nanos == PRICE and charge.remaining_nanos == 0
@@ -80,7 +90,7 @@ async def test_a_day_budget_rolls_over_at_utc_midnight(parts, engine: AsyncEngin
 async def test_a_refusal_gives_back_what_it_counted(parts, engine: AsyncEngine) -> None:
     _, spec, dalle = parts
     counters = MemoryCounters()
-    admission = Admission(counters, Budgets(engine), {"up"})
+    admission = Admission(counters, leases(engine), {"up"})
     alice = principal(budget_nanos=PRICE // 2, max_concurrent=1, requests_per_minute=5)
     with pytest.raises(GatewayError):
         await admission.admit(alice, dalle, spec, "r1")  # over budget: nothing stays counted
@@ -91,9 +101,9 @@ async def test_a_refusal_gives_back_what_it_counted(parts, engine: AsyncEngine) 
 async def test_settlement_gives_back_holds_and_slots(parts, engine: AsyncEngine) -> None:
     _, spec, dalle = parts
     counters, spawn = MemoryCounters(), Inline()
-    budgets = Budgets(engine)
-    admission = Admission(counters, budgets, {"up"})
-    settlement = Settlement(counters, budgets, spawn)
+    budget = leases(engine)
+    admission = Admission(counters, budget, {"up"})
+    settlement = Settlement(counters, budget, spawn)
     alice = principal(budget_nanos=10 * PRICE, max_concurrent=2)
     charges = [await admission.admit(alice, dalle, spec, f"r{i}") for i in range(2)]
     with pytest.raises(GatewayError) as busy:
@@ -110,14 +120,50 @@ async def test_settlement_gives_back_holds_and_slots(parts, engine: AsyncEngine)
     settlement.write(replace(base, charge=charges[0], cost_nanos=PRICE))
     settlement.write(replace(base, outcome="failed", charge=charges[1]))
     await spawn.run()
-    assert await spent(engine, "key:key_1") == (PRICE, 0)
     assert await counters.add("cc:key:key_1", 0, 1e9) == 0
+    await settlement.close()
+    assert await spent(engine, "key:key_1") == (PRICE, 0) and await open_holds(engine) == 0
+
+
+async def test_a_lease_serves_many_requests_with_one_database_hold(
+    parts, engine: AsyncEngine
+) -> None:
+    _, spec, dalle = parts
+    budget = leases(engine)
+    admission = Admission(MemoryCounters(), budget, {"up"})
+    alice = principal(budget_nanos=100 * PRICE)
+    first = await admission.admit(alice, dalle, spec, "r0")
+    assert first is not None and await spent(engine, "key:key_1") == (0, (1 + CHUNK) * PRICE)
+    for i in range(CHUNK):  # all within the lease: no database work
+        await admission.admit(alice, dalle, spec, f"r{i + 1}")
+    assert await spent(engine, "key:key_1") == (0, (1 + CHUNK) * PRICE)
+    await admission.admit(alice, dalle, spec, "grows")
+    assert await spent(engine, "key:key_1") == (0, (2 + 2 * CHUNK) * PRICE)
+    for _ in range(CHUNK + 2):
+        budget.give_back(first.hold_id or "", PRICE, PRICE)
+    await budget.close()
+    assert await spent(engine, "key:key_1") == ((CHUNK + 2) * PRICE, 0)
+
+
+async def test_two_processes_leasing_one_budget_never_pass_it(parts, engine: AsyncEngine) -> None:
+    _, spec, dalle = parts
+    alice = principal(budget_nanos=3 * PRICE)
+    one, two = (Admission(MemoryCounters(), leases(engine), {"up"}) for _ in range(2))
+    admitted = 0
+    for i in range(4):
+        for process in (one, two):
+            try:
+                await process.admit(alice, dalle, spec, f"r{i}")
+                admitted += 1
+            except GatewayError as refused:
+                assert refused.code == "insufficient_quota"
+    assert admitted == 3 and sum(await spent(engine, "key:key_1")) == 3 * PRICE
 
 
 async def test_holds_a_crash_left_are_released_at_start(parts, engine: AsyncEngine) -> None:
     catalog, spec, dalle = parts
     clock = Clock(datetime(2026, 11, 25, 12, 0, tzinfo=UTC))
-    admission = Admission(MemoryCounters(), Budgets(engine, clock), {"up"}, now=clock)
+    admission = Admission(MemoryCounters(), leases(engine, clock), {"up"}, now=clock)
     alice = principal(budget_nanos=PRICE)
     assert await admission.admit(alice, dalle, spec, "crashed") is not None
     assert await admission.release_stale(catalog) == 0  # still within its deadline

@@ -33,7 +33,7 @@ TTL = 0.1
 
 
 def keyed(data: dict) -> None:
-    data["auth"] = {"keys": ["gk-config"], "key_cache_ttl": TTL}
+    data["auth"] = {"keys": ["gk-config"], "key_cache_ttl": TTL, "budget_sync_interval": 0.02}
 
 
 def now() -> datetime:
@@ -74,7 +74,7 @@ async def test_a_revoked_key_finishes_in_flight_work_and_is_refused_next(
     make_config: MakeConfig, upstream: respx.MockRouter, engine: AsyncEngine
 ) -> None:
     reached = asyncio.Event()
-    upstream.post(GENERATIONS).mock(side_effect=slow_ok(0.5, reached))
+    upstream.post(GENERATIONS).mock(side_effect=slow_ok(2.0, reached))
     key_id, secret = await add_key(engine, "alice")
     async with serve_with_database(make_config(keyed), engine) as client:
         in_flight = asyncio.get_running_loop().create_task(post(client, secret))
@@ -89,7 +89,7 @@ async def test_a_key_that_expires_mid_request_finishes_it_and_is_refused_next(
     make_config: MakeConfig, upstream: respx.MockRouter, engine: AsyncEngine
 ) -> None:
     reached = asyncio.Event()
-    upstream.post(GENERATIONS).mock(side_effect=slow_ok(1.0, reached))
+    upstream.post(GENERATIONS).mock(side_effect=slow_ok(2.0, reached))
     expires = now() + timedelta(seconds=0.6)
     _, secret = await add_key(engine, "alice", expires_at=expires)
     async with serve_with_database(make_config(keyed), engine) as client:
