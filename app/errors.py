@@ -13,6 +13,8 @@
      │    └── LimitExceeded              403                            limit_exceeded
      ├── NotFound                        404     invalid_request_error  not_found
      │    └── ModelNotFound              404                            model_not_found
+     ├── MethodNotAllowed                405     invalid_request_error  method_not_allowed
+     ├── RequestTimeout                  408     invalid_request_error  request_timeout
      ├── Conflict                        409     invalid_request_error  conflict
      ├── PayloadTooLarge                 413     invalid_request_error  payload_too_large
      ├── RateLimited                     429     rate_limit_error       rate_limit_exceeded
@@ -20,6 +22,7 @@
      ├── UpstreamFailed                  502     upstream_error         upstream_error
      ├── NoCarrierAvailable              503     server_error           no_carrier_available
      │    └── CarriersCoolingDown        503                            carriers_cooling_down
+     ├── TooManyConnections              503     server_error           too_many_connections
      ├── UpstreamTimeout                 504     timeout_error          upstream_timeout
      └── StorageFailed                   500     server_error           storage_failed
 
@@ -145,6 +148,22 @@ class ModelNotFound(NotFound):
     code = "model_not_found"
 
 
+class MethodNotAllowed(GatewayError):
+    status = 405
+    type = "invalid_request_error"
+    code = "method_not_allowed"
+    should_retry = False
+
+
+class RequestTimeout(GatewayError):
+    """The client did not send its request's headers in time (the connection is closed)."""
+
+    status = 408
+    type = "invalid_request_error"
+    code = "request_timeout"
+    should_retry = False
+
+
 class Conflict(GatewayError):
     status = 409
     type = "invalid_request_error"
@@ -191,6 +210,14 @@ class CarriersCoolingDown(NoCarrierAvailable):
 
     code = "carriers_cooling_down"
     should_retry: bool | None = None
+
+
+class TooManyConnections(GatewayError):
+    """This worker holds ``server.max_connections`` open connections already."""
+
+    status = 503
+    type = "server_error"
+    code = "too_many_connections"
 
 
 class UpstreamTimeout(GatewayError):

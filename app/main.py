@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app import __version__
 from app.api import build_router, exception_handlers
+from app.api.cors import add_cors
 from app.api.middleware import RequestContext
 from app.api.state import State
 from app.carriers import CARRIER_OPTIONS
@@ -63,6 +64,8 @@ def create_app(
     exception_handlers.install(app)
     app.include_router(build_router())
     app.add_middleware(RequestContext)
+    if config.server.cors_origins:
+        add_cors(app, config.server.cors_origins)  # outermost: errors carry CORS headers too
     return app
 
 

@@ -6,7 +6,10 @@ from app.api.endpoints import carriers, files, images, jobs, key, models
 
 
 def build_router() -> APIRouter:
+    """One router holding every endpoint module's routes. The routes are copied in rather than
+    included router by router: FastAPI matches each included router as a level of its own,
+    which costs a measurable share of a small request."""
     router = APIRouter()
     for endpoints in (images, jobs, models, carriers, files, key):
-        router.include_router(endpoints.router)
+        router.routes.extend(endpoints.router.routes)
     return router

@@ -8,9 +8,17 @@ import logging
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect
 from starlette.responses import Response
 
-from app.errors import GatewayError, InvalidRequest, NotFound, error_body, error_headers
+from app.errors import (
+    GatewayError,
+    InvalidRequest,
+    MethodNotAllowed,
+    NotFound,
+    error_body,
+    error_headers,
+)
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +49,8 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     if exc.status_code == 404:
         return error_response(NotFound(f"No route for {request.method} {request.url.path}."))
+    if exc.status_code == 405:
+        return _method_not_allowed(request, (exc.headers or {}).get("Allow", ""))
     error = GatewayError(str(exc.detail), code=None, type="invalid_request_error")
     error.status = exc.status_code
     error.should_retry = False if exc.status_code < 500 else None
@@ -49,7 +59,23 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     return response
 
 
+def _method_not_allowed(request: Request, allowed: str) -> Response:
+    error = MethodNotAllowed(
+        f"{request.method} is not allowed on {request.url.path}; use {allowed or 'another'}."
+    )
+    error.headers["allow"] = allowed
+    return error_response(error)
+
+
+async def _client_left(request: Request, exc: Exception) -> Response:
+    """The client closed its connection before its body was read: nothing to answer, and
+    nothing wrong with the gateway. 499 (nginx's "client closed request") for the access log."""
+    log.info("the client left before sending its whole request body")
+    return Response(status_code=499)
+
+
 def install(app: FastAPI) -> None:
     app.add_exception_handler(GatewayError, _gateway_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(HTTPException, _http_error)
+    app.add_exception_handler(ClientDisconnect, _client_left)

@@ -37,6 +37,7 @@ _KNOWN_TEXT = frozenset(
 )  # fmt: skip
 _MAX_FIELDS = 64
 _MAX_FIELD_BYTES = 256 * 1024
+_MAX_BOUNDARY = 256  # RFC 2046 allows 70; longer ones only slow the parser down
 
 
 @dataclass
@@ -195,6 +196,8 @@ async def read_multipart(request: Request, spool: Spool, limits: UploadLimits) -
     boundary = options.get(b"boundary")
     if not boundary:
         raise _malformed("the Content-Type header has no boundary")
+    if len(boundary) > _MAX_BOUNDARY:
+        raise _malformed(f"the boundary is longer than {_MAX_BOUNDARY} characters")
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > limits.max_body:
         raise too_large(limits.max_body)

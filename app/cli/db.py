@@ -10,12 +10,8 @@ import argparse
 import asyncio
 import sys
 
-from sqlalchemy.exc import SQLAlchemyError
-
 from app.cli.common import add_config_option, load_or_exit, settings_or_exit
 from app.config.settings import database_url
-from app.db.migrate import current, head, upgrade
-from app.db.urls import DatabaseURLError, mask, masked
 
 HELP = "migrate the database (upgrade) or show its revision (current)"
 
@@ -30,6 +26,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    # Imported here: SQLAlchemy and Alembic cost ~35 MB that other subcommands need not pay.
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from app.db.migrate import current, head, upgrade
+    from app.db.urls import DatabaseURLError, mask, masked
+
     settings = settings_or_exit()
     if settings is None:
         return 2

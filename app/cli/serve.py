@@ -18,11 +18,14 @@ from app.cli.common import (
     positive_int,
     settings_or_exit,
 )
+from app.cli.limits import raise_open_files_limit
 from app.cli.preflight import first_problem
 from app.config.settings import export_for_workers
 from app.observability.logs import configure_logging
 
 HELP = "serve the gateway"
+# uvicorn's httptools protocol with header and send deadlines and a connection cap.
+PROTOCOL = "app.api.connections:GatewayProtocol"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -69,10 +72,12 @@ def run(args: argparse.Namespace) -> int:
         return 2
     level = args.log_level or settings.log_level
     configure_logging(level)
+    raise_open_files_limit(config.server.max_connections)
     export_for_workers(path, level)  # each worker process configures itself from these
     uvicorn.run(
         "app.main:app_from_environment",
         factory=True,
+        http=PROTOCOL,
         host=args.host,
         port=args.port,
         workers=args.workers,

@@ -14,12 +14,13 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
+from app.config.allow import AllowRule, parse_allow_entry
 from app.config.rules import EditSupport, RuleSet
 
 ResponseFormat = Literal["url", "b64_json", "b64_ephemeral"]
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 _NAME = r"^[A-Za-z0-9][A-Za-z0-9_.:/-]*$"
-_HOST_PATTERN = re.compile(r"^(\*\.)?[a-z0-9_-]+(\.[a-z0-9_-]+)*$")
+_ORIGIN = re.compile(r"^https?://[^\s/?#]+$")
 _MIB = 1024 * 1024
 
 
@@ -132,12 +133,27 @@ class ServerConfig(_Strict):
     max_input_pixels: int = Field(50_000_000, ge=1, le=89_478_485)
     trusted_proxies: tuple[IPNetwork, ...] = ()
     shutdown_grace: float = Field(60.0, ge=0, description="seconds to finish detached work")
+    # Connections (app.api.connections); each worker process holds its own.
+    header_timeout: float = Field(10.0, gt=0, description="seconds to send a request's headers")
+    keepalive_timeout: float = Field(15.0, gt=0, description="seconds an idle connection stays")
+    send_timeout: float = Field(30.0, gt=0, description="seconds a client may read nothing")
+    max_connections: int = Field(1024, ge=1, description="per worker; more are answered 503")
+    cors_origins: tuple[str, ...] = Field((), description="browser origins; empty: CORS off")
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _origins(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for origin in value:
+            if origin != "*" and not _ORIGIN.match(origin):
+                raise ValueError(f"'{origin}' is not '*' or an origin like https://app.example")
+        return value
 
 
 class FetchConfig(_Strict):
     """Fetching the image URLs of JSON edits. Private, loopback, link-local and other
     non-public addresses are refused unless listed in ``allow`` (CIDRs, addresses, or host
-    names, ``*.example.internal`` for a whole domain)."""
+    names, ``*.example.internal`` for a whole domain; each optionally ``:port``, see
+    ``app.config.allow``)."""
 
     allow: tuple[str, ...] = ()
     timeout: float = Field(30.0, gt=0, description="seconds per URL, redirects included")
@@ -150,24 +166,12 @@ class FetchConfig(_Strict):
     def _entries(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         entries = tuple(entry.strip().lower() for entry in value if entry.strip())
         for entry in entries:
-            if _network(entry) is None and not _HOST_PATTERN.match(entry):
-                raise ValueError(f"'{entry}' is neither a CIDR, an IP address nor a host name")
+            parse_allow_entry(entry)
         return entries
 
     @property
-    def allowed_networks(self) -> tuple[IPNetwork, ...]:
-        return tuple(net for net in map(_network, self.allow) if net is not None)
-
-    @property
-    def allowed_hosts(self) -> tuple[str, ...]:
-        return tuple(entry for entry in self.allow if _network(entry) is None)
-
-
-def _network(entry: str) -> IPNetwork | None:
-    try:
-        return ipaddress.ip_network(entry.strip("[]"), strict=False)
-    except ValueError:
-        return None
+    def allow_rules(self) -> tuple[AllowRule, ...]:
+        return tuple(map(parse_allow_entry, self.allow))
 
 
 class StorageConfig(_Strict):

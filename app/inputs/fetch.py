@@ -8,7 +8,8 @@ Every hop of a fetch:
    refuses the URL (loopback, private, link-local such as 169.254.169.254, carrier-grade NAT,
    multicast, reserved, unspecified; IPv4 and IPv6, including IPv4 addresses embedded in IPv6:
    mapped, 6to4, NAT64). Only ``fetch.allow`` (networks, or host names whose addresses are
-   trusted) lets a private address through.
+   trusted, each for any port or one: ``app.config.allow``) lets a private address through.
+   A refused host name's message never says what it resolved to; the log does.
 3. The connection goes to a checked address *literally*: the request URL carries the IP, the
    ``Host`` header the original name, and TLS uses the name for SNI and certificate checks
    (httpcore's ``sni_hostname``). No second lookup happens, so DNS rebinding has no window.
@@ -87,8 +88,7 @@ def refusal(address: IPAddress) -> str | None:
 class SafeFetcher:
     def __init__(self, config: FetchConfig, resolver: Resolver | None = None) -> None:
         self._resolve = resolver or system_resolver
-        self._networks = config.allowed_networks
-        self._hosts = config.allowed_hosts
+        self._rules = config.allow_rules
         self._max_redirects = config.max_redirects
         self._deadline = config.timeout
         self._timeout = httpx.Timeout(config.timeout, connect=config.connect_timeout)
@@ -111,6 +111,7 @@ class SafeFetcher:
 
     async def _checked_addresses(self, url: httpx.URL) -> list[IPAddress]:
         host = url.raw_host.decode("ascii").lower()
+        port = _port(url)
         try:
             literal: IPAddress | None = ipaddress.ip_address(host)
         except ValueError:
@@ -119,23 +120,22 @@ class SafeFetcher:
             names = [literal]
         else:
             try:
-                resolved = await self._resolve(host, _port(url))
+                resolved = await self._resolve(host, port)
             except OSError:
                 raise FetchError(f"the host '{host}' could not be resolved") from None
             names = [ipaddress.ip_address(a.split("%")[0]) for a in resolved]
             if not names:
                 raise FetchError(f"the host '{host}' could not be resolved")
-        if literal is None and self._host_allowed(host):
+        if literal is None and any(rule.admits_host(host, port) for rule in self._rules):
             return names
         for address in names:
-            reason = None if self._network_allowed(address) else refusal(address)
+            reason = None if self._admitted(address, port) else refusal(address)
             if reason is not None:
-                what = "is" if literal is not None else "resolves to"
-                raise FetchError(
-                    f"the host '{host}' {what} {reason}, which this gateway does not fetch from",
-                    refused=True,
-                )
+                raise _refused(host, port, address, reason, named=literal is None)
         return names
+
+    def _admitted(self, address: IPAddress, port: int) -> bool:
+        return any(rule.admits_address(address, port) for rule in self._rules)
 
     async def _get(
         self, url: httpx.URL, addresses: list[IPAddress], writer: SpoolWriter, max_bytes: int
@@ -191,15 +191,6 @@ class SafeFetcher:
         no_reuse = httpx.Limits(max_connections=1, max_keepalive_connections=0)
         return httpx.AsyncHTTPTransport(verify=self._ssl, trust_env=False, limits=no_reuse)
 
-    def _host_allowed(self, host: str) -> bool:
-        return any(
-            host == entry or (entry.startswith("*.") and host.endswith(entry[1:]))
-            for entry in self._hosts
-        )
-
-    def _network_allowed(self, address: IPAddress) -> bool:
-        return any(address in network for network in self._networks)
-
 
 def _parse(url: str, *, redirected: bool = False) -> httpx.URL:
     where = "redirects to" if redirected else "is"
@@ -222,6 +213,21 @@ def _parse(url: str, *, redirected: bool = False) -> httpx.URL:
 
 def _port(url: httpx.URL) -> int:
     return url.port or (443 if url.scheme == "https" else 80)
+
+
+def _refused(host: str, port: int, address: IPAddress, reason: str, *, named: bool) -> FetchError:
+    """The client learns which rule refused its URL; how an internal name resolves (the
+    address, what kind it is) goes to the log only."""
+    if not named:
+        return FetchError(
+            f"the host '{host}' is {reason}, which this gateway does not fetch from", refused=True
+        )
+    log.info("refused to fetch from %s port %d: it resolves to %s, %s", host, port, address, reason)
+    return FetchError(
+        f"the host '{host}' is not a public host; this gateway fetches from other hosts "
+        "only when its fetch.allow lists them",
+        refused=True,
+    )
 
 
 def _too_large(max_bytes: int) -> FetchError:

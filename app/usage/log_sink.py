@@ -8,35 +8,30 @@ from app.core.pricing import usd
 from app.domain import UsageRecord
 
 log = logging.getLogger("imagegate.usage")
+_INFO = logging.INFO
 
 
 class LogSink:
     """One ``usage ...`` line per request; the record itself rides along as ``extra["usage"]``
-    for structured (JSON) log handlers."""
+    for structured (JSON) log handlers. Only what a request had is written (an error code,
+    a cost, the flags that are true), which keeps the line short and cheap on the hot path."""
 
     def write(self, record: UsageRecord) -> None:
-        log.info(
-            "usage request=%s principal=%s model=%s carrier=%s outcome=%s error=%s attempts=%s "
-            "images=%d bytes=%d cost=%s latency=%.3fs stream=%s async=%s replay=%s "
-            "client_gone=%s",
-            record.request_id,
-            record.principal_id,
-            record.model,
-            record.carrier or "-",
-            record.outcome,
-            record.error_code or "-",
-            ",".join(record.attempts) or "-",
-            record.images,
-            record.output_bytes,
-            "-" if record.cost_nanos is None else usd(record.cost_nanos),
-            record.latency,
-            _flag(record.stream),
-            _flag(record.async_job),
-            _flag(record.replay),
-            _flag(record.client_gone),
-            extra={"usage": record},
+        if not log.isEnabledFor(_INFO):
+            return
+        line = (
+            f"usage request={record.request_id} principal={record.principal_id} "
+            f"model={record.model} carrier={record.carrier or '-'} outcome={record.outcome}"
         )
-
-
-def _flag(value: bool) -> str:
-    return "true" if value else "false"
+        if record.error_code:
+            line += f" error={record.error_code}"
+        line += (
+            f" attempts={','.join(record.attempts) or '-'} images={record.images} "
+            f"bytes={record.output_bytes} latency={record.latency:.3f}s"
+        )
+        if record.cost_nanos is not None:
+            line += f" cost={usd(record.cost_nanos)}"
+        for flag in ("stream", "async_job", "replay", "client_gone"):
+            if getattr(record, flag):
+                line += f" {flag}=true"
+        log.info(line, extra={"usage": record})

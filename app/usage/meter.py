@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
-from dataclasses import replace
+from typing import Any
 
 from app.domain import Charge, Generation, Operation, Outcome, Principal, UsageRecord
 from app.errors import GatewayError
@@ -59,8 +59,8 @@ class Meter:
             return
         images = generation.images
         usage = generation.usage or {}
-        record = replace(
-            self._base("succeeded"),
+        record = self._build(
+            "succeeded",
             carrier=generation.carrier,
             attempts=() if replay else generation.attempts,
             images=len(images),
@@ -80,7 +80,7 @@ class Meter:
         """A repeated async request: answered with the job its first copy made."""
         if self.record is not None:
             return
-        self._emit(replace(self._base("succeeded"), replay=True))
+        self._emit(self._build("succeeded", replay=True))
 
     def failed(self, error: BaseException) -> None:
         if self.record is not None:
@@ -92,7 +92,7 @@ class Meter:
         else:
             code = "internal_error"
         attempts = error.attempts if isinstance(error, GatewayError) else ()
-        self._emit(replace(self._base("failed"), error_code=code, attempts=attempts))
+        self._emit(self._build("failed", error_code=code, attempts=attempts))
 
     def refused(self, error: BaseException) -> None:
         """The edge's report: counts only when no detached work owns the outcome."""
@@ -101,7 +101,8 @@ class Meter:
         if not self._detached:
             self.failed(error)
 
-    def _base(self, outcome: Outcome) -> UsageRecord:
+    def _build(self, outcome: Outcome, **measured: Any) -> UsageRecord:
+        """The record: what the meter knows since the start, plus what the end measured."""
         return UsageRecord(
             request_id=self._request_id,
             principal_id=self._principal.id,
@@ -114,6 +115,7 @@ class Meter:
             async_job=self._async_job,
             client_gone=self.client_gone,
             charge=self.charge,
+            **measured,
         )
 
     def _emit(self, record: UsageRecord) -> None:
