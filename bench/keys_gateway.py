@@ -20,6 +20,8 @@ from sqlalchemy import insert
 
 from app.access.db_keys import secret_hash
 from app.carriers import CARRIER_OPTIONS
+from app.cli.limits import raise_open_files_limit
+from app.cli.serve import PROTOCOL
 from app.config import load_config
 from app.config.settings import environment
 from app.db.engine import create_engine
@@ -73,8 +75,10 @@ def main() -> None:
     configure_logging("info")
     config = load_config(args.config, environment(), CARRIER_OPTIONS)
     app = create_app(config, database=create_engine(url))
+    raise_open_files_limit(config.server.max_connections)
     uvicorn.run(
         app,
+        http=PROTOCOL,
         host="127.0.0.1",
         port=args.port,
         proxy_headers=False,
