@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from app.db.budgets import Budgets, Claim
+from app.db.budgets import Budgets, Claim, Draw
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +70,7 @@ class Leases:
         self._interval = interval
         self._hold_for = hold_for  # the recorded deadline of a lease's hold
         self._leases: dict[str, _Lease] = {}
-        self._unwritten: list[tuple[str, int, int]] = []
+        self._unwritten: list[Draw] = []
         self._failures = 0  # writes failed in a row
         self._writer: Any = None
         self._closing = False
@@ -150,7 +150,8 @@ class Leases:
             idle = everything or (lease.in_flight == 0 and not lease.active)
             release = lease.granted - lease.charged - lease.in_flight if idle else 0
             if lease.hold_id is not None:
-                draws.append((lease.hold_id, lease.charged, max(0, release)))
+                draw = Draw(lease.hold_id, lease.charged, max(0, release), lease.claims, idle)
+                draws.append(draw)
             lease.granted -= lease.charged + max(0, release)
             lease.charged, lease.active = 0, False
             if idle:

@@ -25,8 +25,9 @@ import secrets
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import cast
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import Table, bindparam, delete, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -51,6 +52,18 @@ class Hold:
     id: str
     amount_nanos: int
     remaining_nanos: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Draw:
+    """What a budget lease writes: ``charge`` moves from held to spent on every claim of the
+    hold, ``release`` is freed; a hold that ``close``s is deleted (drawn to nothing)."""
+
+    hold_id: str
+    charge: int
+    release: int
+    claims: Sequence[Claim]
+    close: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,43 +216,54 @@ class Budgets:
             await connection.commit()
         return remaining
 
-    async def draw_many(self, draws: Sequence[tuple[str, int, int]]) -> None:
-        """For each ``(hold id, charge, release)``: move ``charge`` from held to spent and free
-        ``release``, in one transaction; a hold drawn to nothing is deleted, the others are
-        renewed (their age restarts). Rows are updated once each, in owner order."""
+    async def draw_many(self, draws: Sequence[Draw]) -> None:
+        """Move each draw's ``charge`` from held to spent and free its ``release``, in one
+        transaction of a few batched statements whatever the number of holds: holds that
+        ``close`` are deleted, the others shrink and are renewed (their age restarts); each
+        budget row is updated once, in owner order."""
         now = self._clock()
         deltas: dict[tuple[str, datetime], tuple[int, int]] = {}  # row -> (held, spent)
+        for draw in draws:
+            for claim in draw.claims if draw.charge + draw.release else ():
+                was_held, was_spent = deltas.get((claim.owner, claim.period_start), (0, 0))
+                deltas[(claim.owner, claim.period_start)] = (
+                    was_held + draw.charge + draw.release,
+                    was_spent + draw.charge,
+                )
+        renew = [{"hold": d.hold_id, "less": d.charge + d.release} for d in draws if not d.close]
+        closing = [draw.hold_id for draw in draws if draw.close]
+        holds, spend = cast(Table, BudgetHold.__table__), cast(Table, BudgetSpend.__table__)
         async with self._engine.connect() as connection:
-            for hold_id, charge, release in draws:
-                left = (
-                    await connection.execute(
-                        update(BudgetHold)
-                        .where(BudgetHold.id == hold_id)
-                        .values(
-                            amount_nanos=BudgetHold.amount_nanos - charge - release,
-                            created_at=now,
-                        )
-                        .returning(BudgetHold.amount_nanos)
+            if renew:
+                await connection.execute(
+                    update(holds)
+                    .where(holds.c.id == bindparam("hold"))
+                    .values(amount_nanos=holds.c.amount_nanos - bindparam("less"), created_at=now),
+                    renew,
+                )
+            if closing:
+                await connection.execute(
+                    delete(BudgetHoldPart).where(BudgetHoldPart.hold_id.in_(closing))
+                )
+                await connection.execute(delete(BudgetHold).where(BudgetHold.id.in_(closing)))
+            if deltas:
+                rows = [
+                    {"row_owner": owner, "row_start": start, "less": held, "more": spent}
+                    for (owner, start), (held, spent) in sorted(deltas.items())
+                ]
+                await connection.execute(
+                    update(spend)
+                    .where(
+                        spend.c.owner == bindparam("row_owner"),
+                        spend.c.period_start == bindparam("row_start"),
                     )
-                ).scalar_one_or_none()
-                if left is None or charge + release == 0 and left > 0:
-                    continue
-                parts = (
-                    await connection.execute(
-                        select(BudgetHoldPart.owner, BudgetHoldPart.period_start).where(
-                            BudgetHoldPart.hold_id == hold_id
-                        )
-                    )
-                ).all()
-                if left == 0:
-                    await connection.execute(
-                        delete(BudgetHoldPart).where(BudgetHoldPart.hold_id == hold_id)
-                    )
-                    await connection.execute(delete(BudgetHold).where(BudgetHold.id == hold_id))
-                for owner, start in parts:
-                    was_held, was_spent = deltas.get((owner, start), (0, 0))
-                    deltas[(owner, start)] = (was_held + charge + release, was_spent + charge)
-            await self._apply(connection, deltas)
+                    .values(
+                        held_nanos=spend.c.held_nanos - bindparam("less"),
+                        spent_nanos=spend.c.spent_nanos + bindparam("more"),
+                        updated_at=now,
+                    ),
+                    rows,
+                )
             await connection.commit()
 
     async def _apply(
