@@ -22,7 +22,7 @@ from app.access.leases import Leases
 from app.access.settlement import CONCURRENCY_WINDOW
 from app.core.catalog import Catalog, ModelSpec
 from app.db.budgets import Claim, Spend, period_start
-from app.domain import Charge, ImageJob, Limits, Principal
+from app.domain import NO_LIMITS, Charge, ImageJob, Limits, Principal
 from app.state.base import Counters
 
 WINDOW = 60.0  # seconds: requests_per_minute and images_per_minute
@@ -71,6 +71,9 @@ class Admission:
     ) -> Charge | None:
         """What this request holds until it ends (None: nothing); raises the refusal."""
         now = self._now()
+        if principal.limits is NO_LIMITS and principal.team_limits is NO_LIMITS:
+            policy.check(principal, now)  # config keys, an open gateway: nothing to count
+            return None
         routes = [route for route in spec.routes if route.carrier in self._enabled]
         demand, worst = demand_of(job, spec, routes, now.date())
         claims = self._claims(principal, now)

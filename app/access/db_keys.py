@@ -20,7 +20,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.db.models import ApiKey, Team
-from app.domain import Limits, Principal
+from app.domain import NO_LIMITS, Limits, Principal
 
 KEY_CACHE_TTL = 5.0  # seconds a lookup (found or not) is trusted
 MAX_CACHED = 50_000
@@ -122,7 +122,7 @@ class DbKeys:
             team=key.team_id,
             team_name=key.team_name,
             limits=_limits(key, ""),
-            team_limits=_limits(key, "team_") if key.team_id is not None else Limits(),
+            team_limits=_limits(key, "team_") if key.team_id is not None else NO_LIMITS,
             expires_at=expires_at,
         )
 
@@ -133,4 +133,5 @@ def _limits(row: Any, prefix: str) -> Limits:
         if values[name] is not None:
             values[name] = frozenset(values[name])
     values["budget_period"] = values["budget_period"] or "month"
-    return Limits(**values)
+    limits = Limits(**values)
+    return NO_LIMITS if limits == NO_LIMITS else limits  # admission skips what has no limits
