@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import httpx
 from fastapi import FastAPI
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app import __version__
 from app.api import build_router, exception_handlers
@@ -24,6 +24,9 @@ from app.observability.logs import configure_logging
 from app.run.tasks import TaskRegistry
 from app.state.sqlite_jobs import SqliteJobStore
 from app.wiring import build_services
+
+if TYPE_CHECKING:  # the database layer is loaded only when there is a database
+    from sqlalchemy.ext.asyncio import AsyncEngine
 
 
 def create_app(

@@ -5,19 +5,16 @@ from __future__ import annotations
 import logging
 import random
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import httpx
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.access.admission import Admission
-from app.access.db_keys import DbKeys
 from app.access.keys import ConfigKeys, GatewayKeys, KeyStore
-from app.access.leases import Leases
 from app.access.settlement import Settlement
 from app.carriers import Carrier, CarrierTools, build_carrier
 from app.config.schema import GatewayConfig
 from app.core.catalog import Catalog, build_catalog
-from app.db.budgets import Budgets
 from app.inputs.fetch import Resolver, SafeFetcher
 from app.inputs.loader import InputLoader
 from app.run.async_jobs import JobRunner
@@ -32,6 +29,9 @@ from app.state.idempotency import MemoryIdempotencyStore
 from app.storage import Storage, make_storage
 from app.usage.log_sink import LogSink
 from app.usage.recorder import Recorder
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncEngine
 
 log = logging.getLogger(__name__)
 
@@ -85,10 +85,15 @@ def build_services(
     )
     idempotency = MemoryIdempotencyStore(routing.idempotency)
     counters = MemoryCounters()
-    leases = None
-    if database is not None:
+    leases, db_keys = None, None
+    if database is not None:  # only then is the database layer (SQLAlchemy) loaded
+        from app.access.db_keys import DbKeys
+        from app.access.leases import Leases
+        from app.db.budgets import Budgets
+
         interval = config.auth.budget_sync_interval
         leases = Leases(Budgets(database), tasks.spawn, interval=interval)
+        db_keys = DbKeys(database, ttl=config.auth.key_cache_ttl)
     settlement = Settlement(counters, leases, tasks.spawn)
     return Services(
         config=config,
@@ -101,7 +106,7 @@ def build_services(
         inputs=InputLoader(config, SafeFetcher(config.fetch, resolver)),
         keys=GatewayKeys(
             ConfigKeys(key.get_secret_value() for key in config.auth.keys),
-            DbKeys(database, ttl=config.auth.key_cache_ttl) if database is not None else None,
+            db_keys,
         ),
         recorder=Recorder([LogSink(), settlement]),  # usage sinks: one line each
         admission=Admission(counters, leases, carriers),

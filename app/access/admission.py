@@ -15,15 +15,18 @@ import time
 from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
 from app.access import policy
 from app.access.demand import demand_of
-from app.access.leases import Leases
 from app.access.settlement import CONCURRENCY_WINDOW
 from app.core.catalog import Catalog, ModelSpec
-from app.db.budgets import Claim, Spend, period_start
+from app.db.claims import Claim, Spend, period_start
 from app.domain import NO_LIMITS, Charge, ImageJob, Limits, Principal
 from app.state.base import Counters
+
+if TYPE_CHECKING:  # the database layer is loaded only when there is a database
+    from app.access.leases import Leases
 
 WINDOW = 60.0  # seconds: requests_per_minute and images_per_minute
 STALE_MARGIN = timedelta(minutes=1)

@@ -10,10 +10,12 @@ from __future__ import annotations
 import hashlib
 import hmac
 from collections.abc import Iterable
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-from app.access.db_keys import DbKeys
 from app.domain import Principal
+
+if TYPE_CHECKING:  # the database layer is loaded only when there is a database
+    from app.access.db_keys import DbKeys
 
 ANONYMOUS = Principal(id="open", name="open")
 

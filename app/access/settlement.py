@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Coroutine
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from app.access.leases import Leases
 from app.domain import Charge, UsageRecord
 from app.state.base import Counters
+
+if TYPE_CHECKING:  # the database layer is loaded only when there is a database
+    from app.access.leases import Leases
 
 CONCURRENCY_WINDOW = 1e9  # seconds: the in-flight counters never roll over
 Spawn = Callable[[Coroutine[Any, Any, None], str], "asyncio.Task[None]"]

@@ -24,24 +24,17 @@ from __future__ import annotations
 import secrets
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import cast
 
 from sqlalchemy import Table, bindparam, delete, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from app.db.claims import Claim, Spend, period_start
 from app.db.models import BudgetHold, BudgetHoldPart, BudgetSpend
 
-
-@dataclass(frozen=True, slots=True)
-class Claim:
-    """One budget a request must fit in: ``owner`` ("key:<id>", "team:<id>") for the period
-    starting at ``period_start`` (see ``period_start``), capped at ``budget_nanos``."""
-
-    owner: str
-    period_start: datetime
-    budget_nanos: int
+__all__ = ["Budgets", "Claim", "Draw", "Hold", "Spend", "period_start"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,27 +57,6 @@ class Draw:
     release: int
     claims: Sequence[Claim]
     close: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class Spend:
-    spent_nanos: int = 0
-    held_nanos: int = 0
-
-
-def period_start(period: str, now: datetime) -> datetime:
-    """The start of the UTC calendar period holding ``now``: midnight, Monday, the 1st, or the
-    epoch for ``total`` (a budget that never resets)."""
-    day = now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-    if period == "day":
-        return day
-    if period == "week":
-        return day - timedelta(days=day.weekday())
-    if period == "month":
-        return day.replace(day=1)
-    if period == "total":
-        return datetime(1970, 1, 1, tzinfo=UTC)
-    raise ValueError(f"unknown budget period {period!r}")
 
 
 class Budgets:
