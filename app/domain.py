@@ -6,6 +6,7 @@ raw params -> ImageJob -> (carrier) CarrierResult -> StoredImage... -> Generatio
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, BinaryIO, Literal, Protocol
 
 Operation = Literal["generate", "edit"]
@@ -162,7 +163,7 @@ class Generation:
     images: tuple[StoredImage, ...]
     created: int
     usage: dict[str, Any] | None = None
-    cost: float | None = None
+    cost_nanos: int | None = None  # USD 1e-9; None when the route has no price
     size: str | None = None
     quality: str | None = None
     background: str | None = None
@@ -173,14 +174,64 @@ class Generation:
     offline_fallback: bool = False
 
 
+BudgetPeriod = Literal["day", "week", "month", "total"]
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """Image-native limits of a key or a team (issue 12 §3); None means "no limit of this
+    kind". ``models`` may name aliases; ``budget_nanos`` is USD 1e-9 per ``budget_period``."""
+
+    models: frozenset[str] | None = None
+    max_n: int | None = None
+    max_pixels: int | None = None
+    qualities: frozenset[str] | None = None
+    max_edit_images: int | None = None
+    images_per_minute: int | None = None
+    requests_per_minute: int | None = None
+    max_concurrent: int | None = None
+    budget_nanos: int | None = None
+    budget_period: BudgetPeriod = "month"
+
+    @property
+    def rated(self) -> bool:
+        """Whether any rate or concurrency limit applies (admission then counts)."""
+        return (
+            self.images_per_minute is not None
+            or self.requests_per_minute is not None
+            or self.max_concurrent is not None
+        )
+
+
+NO_LIMITS = Limits()
+
+
 @dataclass(frozen=True, slots=True)
 class Principal:
     """Who is calling: a stable, non-secret id (never the key) and a name for logs and records;
-    ``team`` when the key belongs to one."""
+    ``team`` (its id) when the key belongs to one. ``limits`` are the key's, ``team_limits`` its
+    team's (they cap all the team's keys together); ``expires_at`` is when the key (or, during
+    a rotation's grace period, its old secret) stops working."""
 
     id: str
     name: str
     team: str | None = None
+    team_name: str | None = None
+    limits: Limits = NO_LIMITS
+    team_limits: Limits = NO_LIMITS
+    expires_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Charge:
+    """What admission took for a request, to give back when it ends (``app.access``):
+    the budget hold and its worst-case amount, the budget left once it was held (the least
+    over the key's and the team's), and the concurrency counters it occupies."""
+
+    hold_id: str | None = None
+    estimate_nanos: int = 0
+    remaining_nanos: int | None = None
+    concurrency: tuple[str, ...] = ()
 
 
 Outcome = Literal["succeeded", "failed"]
@@ -208,7 +259,7 @@ class UsageRecord:
     output_format: str | None = None
     input_tokens: int | None = None
     output_tokens: int | None = None
-    cost: float | None = None
+    cost_nanos: int | None = None  # USD 1e-9, as the carrier's answer prices it
     latency: float = 0.0
     stream: bool = False
     async_job: bool = False
@@ -222,7 +273,7 @@ class UsageRecord:
     prompt: str | None = None
     usage: dict[str, Any] | None = None
     stored: tuple[StoredImage, ...] = ()
-    # Money in nano-dollars (``app.db.money``): the worst case reserved before the upstream
-    # call (admission sets it on the meter) and the cost settled after it (0 for a replay).
+    # The worst case admission reserved (nano-dollars), for the ledger; ``charge`` is the
+    # reservation itself, settled from this record (``app.access.settlement``).
     estimated_cost_nanos: int | None = None
-    cost_nanos: int | None = None
+    charge: Charge | None = None  # what admission reserved: settled from this record

@@ -8,6 +8,10 @@
      │    └── UpstreamRejected           400     (the upstream's type and code)
      ├── AuthenticationFailed            401     invalid_request_error  invalid_api_key
      ├── PermissionDenied                403     invalid_request_error  permission_denied
+     ├── Forbidden                       403     permission_error       forbidden
+     │    ├── ModelNotAllowed            403                            model_not_allowed
+     │    ├── ModelUnpriced              403                            model_unpriced
+     │    └── LimitExceeded              403                            limit_exceeded
      ├── NotFound                        404     invalid_request_error  not_found
      │    └── ModelNotFound              404                            model_not_found
      ├── MethodNotAllowed                405     invalid_request_error  method_not_allowed
@@ -15,6 +19,7 @@
      ├── Conflict                        409     invalid_request_error  conflict
      ├── PayloadTooLarge                 413     invalid_request_error  payload_too_large
      ├── RateLimited                     429     rate_limit_error       rate_limit_exceeded
+     │    └── QuotaExceeded              429     insufficient_quota     insufficient_quota
      ├── UpstreamFailed                  502     upstream_error         upstream_error
      ├── NoCarrierAvailable              503     server_error           no_carrier_available
      │    └── CarriersCoolingDown        503                            carriers_cooling_down
@@ -118,6 +123,31 @@ class PermissionDenied(GatewayError):
     should_retry = False
 
 
+class Forbidden(GatewayError):
+    """The key is valid but may not do this (its policy or its team's)."""
+
+    status = 403
+    type = "permission_error"
+    code = "forbidden"
+    should_retry = False
+
+
+class ModelNotAllowed(Forbidden):
+    code = "model_not_allowed"
+
+
+class ModelUnpriced(Forbidden):
+    """A key with a budget asked for a model without a price: it would spend "0"."""
+
+    code = "model_unpriced"
+
+
+class LimitExceeded(Forbidden):
+    """A parameter beyond the key's limits (``param`` names it)."""
+
+    code = "limit_exceeded"
+
+
 class NotFound(GatewayError):
     status = 404
     type = "invalid_request_error"
@@ -163,6 +193,14 @@ class RateLimited(GatewayError):
     status = 429
     type = "rate_limit_error"
     code = "rate_limit_exceeded"
+
+
+class QuotaExceeded(RateLimited):
+    """The budget is spent for this period: retrying now cannot help (``x-should-retry``)."""
+
+    type = "insufficient_quota"
+    code = "insufficient_quota"
+    should_retry = False
 
 
 class UpstreamFailed(GatewayError):

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager, nullcontext
+from contextlib import AsyncExitStack, asynccontextmanager, nullcontext
+from typing import TYPE_CHECKING
 
 import httpx
 from fastapi import FastAPI
@@ -26,6 +27,9 @@ from app.run.shutdown import stop_signals
 from app.run.tasks import TaskRegistry
 from app.wiring import build_services, configured_secrets
 
+if TYPE_CHECKING:  # the database layer is loaded only when there is a database
+    from sqlalchemy.ext.asyncio import AsyncEngine
+
 
 def create_app(
     config: GatewayConfig,
@@ -34,41 +38,42 @@ def create_app(
     resolver: Resolver | None = None,
     http_transport: TransportFactory = default_transport,
     stop_on_signals: bool = False,
+    database: AsyncEngine | None = None,
 ) -> FastAPI:
     """The app; ``settings`` (the environment's) may override the database and add an admin
     key; ``resolver`` replaces DNS for fetching image URLs and ``http_transport`` builds the
     upstream transport (tests pass ones that respx or fakes control). ``stop_on_signals``:
-    under a server, SIGTERM starts the requests' grace period."""
+    under a server, SIGTERM starts the requests' grace period. ``database``: an engine the
+    caller owns and has migrated (tests, the bench); by default the app opens its own."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[State]:
-        url = database_url(settings, config)
-        await upgrade(url)  # several processes starting at once: one migrates, the rest wait
-        engine = create_engine(url, pool_size=config.database.pool_size)
-        try:
+        async with AsyncExitStack() as stack:
+            engine = database
+            if engine is None:
+                url = database_url(settings, config)
+                await upgrade(url)  # several processes starting at once: one migrates
+                engine = create_engine(url, pool_size=config.database.pool_size)
+                stack.push_async_callback(engine.dispose)
             limits = httpx.Limits(max_connections=1000, max_keepalive_connections=200)
             tasks = TaskRegistry()
             transport = http_transport(limits)
             client = UpstreamClient(transport=transport, limits=limits, follow_redirects=False)
-            with redacted_logs(configured_secrets(config)):
-                async with client as http:
-                    admins = admin_keys(settings, config)
-                    services = build_services(
-                        config, http, tasks, engine, resolver, admin_keys=admins
-                    )
-                    await services.jobs.recover()
-                    services.ledger.start()
-                    signals = (
-                        stop_signals(services.stopping.begin) if stop_on_signals else nullcontext()
-                    )
-                    try:
-                        with signals:
-                            yield {"services": services}
-                        await tasks.drain(config.server.shutdown_grace)
-                    finally:
-                        await services.ledger.close()  # after the work: its usage rows too
-        finally:
-            await engine.dispose()
+            stack.enter_context(redacted_logs(configured_secrets(config)))
+            http = await stack.enter_async_context(client)
+            admins = admin_keys(settings, config)
+            services = build_services(config, http, tasks, engine, resolver, admin_keys=admins)
+            await services.jobs.recover()
+            await services.admission.release_stale(services.catalog)  # a crash's holds
+            services.ledger.start()
+            signals = stop_signals(services.stopping.begin) if stop_on_signals else nullcontext()
+            try:
+                with signals:
+                    yield {"services": services}
+                await tasks.drain(config.server.shutdown_grace)
+            finally:  # after the work: its usage rows and budget charges too
+                await services.settlement.close()
+                await services.ledger.close()
 
     app = FastAPI(
         title="Imagegate",

@@ -6,17 +6,23 @@ import logging
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import httpx
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.access.admin import AdminKeys
-from app.access.keys import ConfigKeys, KeyStore
+from app.access.admission import Admission
+from app.access.db_keys import DbKeys
+from app.access.keys import ConfigKeys, GatewayKeys, KeyStore
+from app.access.leases import Leases
 from app.access.registry import Registry
+from app.access.settlement import Settlement
 from app.carriers import Carrier, CarrierTools, build_carrier, offline_carriers
 from app.config.schema import GatewayConfig
 from app.core.catalog import Catalog, build_catalog
 from app.core.routing import offline_models
+from app.db.budgets import Budgets
 from app.inputs.decoding import Decoder, tune_allocator
 from app.inputs.fetch import Resolver, SafeFetcher
 from app.inputs.loader import InputLoader
@@ -29,6 +35,7 @@ from app.run.shutdown import Stopping
 from app.run.tasks import TaskRegistry
 from app.state.base import CircuitBook
 from app.state.circuits import MemoryCircuitBook
+from app.state.counters import MemoryCounters
 from app.state.db_idempotency import DbIdempotencyStore
 from app.state.db_jobs import DbJobStore, instance_id
 from app.storage import Storage, make_storage
@@ -36,6 +43,9 @@ from app.usage.ledger import LedgerSink
 from app.usage.log_sink import LogSink
 from app.usage.recorder import Recorder
 from app.usage.reports import Reports
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncEngine
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +68,8 @@ class Services:
     reports: Reports
     ledger: LedgerSink
     admin_keys: AdminKeys
+    admission: Admission
+    settlement: Settlement
 
 
 def build_services(
@@ -105,6 +117,9 @@ def build_services(
     )
     stopping = Stopping(config.server.request_grace)
     ledger = LedgerSink(engine, config.ledger)
+    counters = MemoryCounters()
+    leases = Leases(Budgets(engine), tasks.spawn, interval=config.auth.budget_sync_interval)
+    settlement = Settlement(counters, leases, tasks.spawn)
     return Services(
         config=config,
         catalog=catalog,
@@ -115,13 +130,19 @@ def build_services(
         jobs=JobRunner(DbJobStore(engine, instance=instance), tasks, config.jobs),
         storage=storage,
         inputs=InputLoader(config, SafeFetcher(config.fetch, resolver), storage),
-        keys=ConfigKeys(key.get_secret_value() for key in config.auth.keys),
-        recorder=Recorder([LogSink(), ledger]),  # usage sinks: one line each
+        keys=GatewayKeys(
+            ConfigKeys(key.get_secret_value() for key in config.auth.keys),
+            DbKeys(engine, ttl=config.auth.key_cache_ttl),
+        ),
+        # usage sinks, one line each: the log line, the ledger, budget settlement
+        recorder=Recorder([LogSink(), ledger, settlement]),
         engine=engine,
         registry=Registry(engine, resolve_model=lambda name: catalog.resolve(name).name),
         reports=Reports(engine),
         ledger=ledger,
         admin_keys=AdminKeys(admin_keys),
+        admission=Admission(counters, leases, carriers),
+        settlement=settlement,
     )
 
 

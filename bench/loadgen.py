@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import cast
 
@@ -179,9 +179,17 @@ class _Load:
     """The shared state of one load run: its window, its result, and how to send."""
 
     def __init__(
-        self, host: str, port: int, request: bytes, window: Window, check: Check, max_wait: float
+        self,
+        host: str,
+        port: int,
+        request: bytes | Sequence[bytes],
+        window: Window,
+        check: Check,
+        max_wait: float,
     ) -> None:
-        self.host, self.port, self.request = host, port, request
+        self.host, self.port = host, port
+        self.requests = (request,) if isinstance(request, bytes) else tuple(request)
+        self.sent = 0  # requests rotate (one per client key, say)
         self.window, self.check, self.max_wait = window, check, max_wait
         self.result = LoadResult(concurrency=0, window=window.end - window.start)
 
@@ -215,7 +223,9 @@ class _Load:
         """One request; False when the connection must be dropped."""
         started = time.perf_counter()
         try:
-            status, head, size = await conn.request(self.request, self.max_wait)
+            request = self.requests[self.sent % len(self.requests)]
+            self.sent += 1
+            status, head, size = await conn.request(request, self.max_wait)
         except (OSError, TimeoutError) as exc:
             kind = "timeout" if isinstance(exc, TimeoutError) else "connection"
             self.result.error(kind, repr(exc), self._inside(time.perf_counter()))
@@ -239,7 +249,7 @@ class _Load:
 async def run_load(
     host: str,
     port: int,
-    request: bytes,
+    request: bytes | Sequence[bytes],
     *,
     concurrency: int,
     warmup: float,

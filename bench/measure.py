@@ -38,8 +38,8 @@ from bench.report import brief
 from bench.scenarios import Scenario
 
 
-def request_for(scenario: Scenario, port: int) -> bytes:
-    headers = {"authorization": "Bearer bench"}
+def request_for(scenario: Scenario, port: int, key: str = "bench") -> bytes:
+    headers = {"authorization": f"Bearer {key}"}
     fields = {
         "model": "gpt-image-2",
         "prompt": PROMPT,
@@ -133,8 +133,14 @@ async def measure_direct(scenario: Scenario, mock_port: int, duration: float) ->
     }
 
 
+def gateway_requests(scenario: Scenario, gateway: Gateway) -> list[bytes]:
+    """The request once per client key (the load rotates through them), or once when open."""
+    keys = gateway.secrets or ["bench"]
+    return [request_for(scenario, gateway.port, key) for key in keys]
+
+
 async def measure_gateway(scenario: Scenario, gateway: Gateway, duration: float) -> Metrics:
-    request = request_for(scenario, gateway.port)
+    request = gateway_requests(scenario, gateway)
     sampler = gateway.sampler
     edges: dict[str, tuple[float, tuple[float, float, int]]] = {}
     machine: dict[str, tuple[float, float]] = {}
@@ -219,7 +225,7 @@ async def run_once(
             await wait_ready(gateway, started, scenario.workers)
             metrics["ready_s"] = gateway.ready_s
             metrics["idle_rss_mb"] = gateway.sampler.rss() / 2**20  # started, no request yet
-            request = request_for(scenario, gateway.port)
+            request = gateway_requests(scenario, gateway)[0]
             status, body = await loadgen.fetch(HOST, gateway.port, request, max_wait=60)
             if status in (404, 405) and scenario.operation == "edit":
                 why = f"the gateway answers HTTP {status} for edits: not available on this build"

@@ -86,6 +86,8 @@ class Gateway:
     log: Path
     sampler: TreeSampler = field(default_factory=lambda: TreeSampler([]))
     ready_s: float | None = None
+    secrets_file: Path | None = None  # the keys scenarios' client keys, one a line
+    secrets: list[str] = field(default_factory=list)
 
 
 def start_gateway(
@@ -103,13 +105,22 @@ def start_gateway(
         str(Path(sys.executable).parent / "imagegate"), "serve", "--config", str(CONFIG),
         "--port", str(port), "--workers", str(scenario.workers),
     ]  # fmt: skip
+    secrets_file = None
+    if scenario.keys:  # the same app on a database of client keys (bench/keys_gateway.py)
+        database, secrets_file = work / f"keys-{scenario.name}.sqlite3", work / "keys.txt"
+        for stale in (database, Path(f"{database}-wal"), Path(f"{database}-shm"), secrets_file):
+            stale.unlink(missing_ok=True)
+        options = {"--config": CONFIG, "--port": port, "--keys": scenario.keys}
+        options |= {"--database": database, "--secrets": secrets_file}
+        command = [sys.executable, "-m", "bench.keys_gateway"]
+        command += [str(part) for pair in options.items() for part in pair]
     cpus = "0,1" if scenario.workers > 1 else GATEWAY_CPUS
     log = work / f"gateway-{scenario.name}.log"
     with log.open("ab") as out:
         process = subprocess.Popen(
             pinned(cpus, command, pin), cwd=ROOT, env=env, stdout=out, stderr=out
         )
-    return Gateway(process, port, storage, log)
+    return Gateway(process, port, storage, log, secrets_file=secrets_file)
 
 
 async def wait_ready(gateway: Gateway, started: float, workers: int) -> None:
@@ -119,6 +130,8 @@ async def wait_ready(gateway: Gateway, started: float, workers: int) -> None:
     if waited is None or gateway.process.poll() is not None:
         raise RuntimeError(f"the gateway did not become ready (see {gateway.log})")
     gateway.ready_s = time.perf_counter() - started
+    if gateway.secrets_file is not None:
+        gateway.secrets = gateway.secrets_file.read_text().split()
     # With --workers N, wait until the supervisor has all its workers before sampling /proc.
     while len(tree(gateway.process.pid)) < (workers + 1 if workers > 1 else 1):
         if time.perf_counter() > deadline:

@@ -126,7 +126,26 @@ def verdicts(outcomes: list[Outcome]) -> list[str]:
             continue
         for target in o.scenario.targets:
             lines.append(verdict(o.scenario.name, target, o.median.get(target.metric)))
+    lines.extend(keys_overhead(outcomes))
     return lines
+
+
+# Issue 12: database keys may add at most this much CPU per request over the open gateway.
+KEYS_CPU_BUDGET_MS = 0.25
+
+
+def keys_overhead(outcomes: list[Outcome]) -> list[str]:
+    """``keys_c64`` against ``gen_small_c64`` of the same run: the CPU keys add per request."""
+    by_name = {o.scenario.name: o.median for o in outcomes if o.status == "ok"}
+    keyed, open_ = by_name.get("keys_c64", {}), by_name.get("gen_small_c64", {})
+    if keyed.get("cpu_ms") is None or open_.get("cpu_ms") is None:
+        return []
+    added = keyed["cpu_ms"] - open_["cpu_ms"]
+    ok = "PASS" if added <= KEYS_CPU_BUDGET_MS else "MISS"
+    return [
+        f"{'keys_c64':<20} {ok}  CPU per request {added:+.3f} ms over gen_small_c64 "
+        f"({keyed['cpu_ms']:.3f} vs {open_['cpu_ms']:.3f}; target <= +{KEYS_CPU_BUDGET_MS} ms)"
+    ]
 
 
 def verdict(name: str, target: Target, measured: float | None) -> str:

@@ -41,6 +41,7 @@ class Scenario:
     workers: int = 1
     edit_input_bytes: int = 0
     warmup: float = 1.0
+    keys: int = 0  # client keys with budgets and rate limits in an SQLite database (0: open)
     targets: tuple[Target, ...] = ()
 
 
@@ -93,6 +94,19 @@ SCENARIOS: tuple[Scenario, ...] = (
         latency=1.0,
         warmup=2.5,
         targets=(Target("rps", ">=", 230, "/s"), Target("peak_rss_mb", "<=", 250, " MB")),
+    ),
+    Scenario(
+        "keys_c64",
+        "gen_small_c64 with 100 database keys (budgets, rate limits): compare gen_small_c64",
+        concurrency=64,
+        keys=100,
+    ),
+    Scenario(
+        "keys_c1",
+        "gen_small_c1 with 100 database keys (budgets, rate limits): latency added over direct",
+        concurrency=1,
+        keys=100,
+        targets=(Target("added_p50_ms", "<=", 1.5, " ms"),),
     ),
     Scenario(
         "workers2",

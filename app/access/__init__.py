@@ -1,1 +1,3 @@
-"""Who may do what: client keys resolved to a principal, and the pure policy check."""
+"""Who may do what: client keys resolved to a principal (``keys``, ``db_keys``), the pure policy
+check (``policy``, ``demand``), admission before any upstream work (``admission``: limits,
+counters, the budget hold) and the settlement the record stage drives (``settlement``)."""

@@ -10,6 +10,7 @@ from app.api.endpoints import (
     files,
     images,
     jobs,
+    key,
     models,
 )
 
@@ -19,7 +20,7 @@ def build_router() -> APIRouter:
     included router by router: FastAPI matches each included router as a level of its own,
     which costs a measurable share of a small request."""
     router = APIRouter()
-    for endpoints in (images, jobs, models, carriers, files):
+    for endpoints in (images, jobs, models, carriers, files, key):
         router.routes.extend(endpoints.router.routes)
     for admin in (admin_keys, admin_teams, admin_usage):
         router.routes.extend(admin.router.routes)

@@ -19,7 +19,7 @@ async def require_admin(request: Request, services: ServicesDep) -> None:
         )
     if services.admin_keys.check(token):
         return
-    if not services.keys.open and services.keys.authenticate(token) is not None:
+    if not await services.keys.is_open() and await services.keys.authenticate(token) is not None:
         raise PermissionDenied(
             "This is a client key; the admin API needs an admin key.", code="admin_key_required"
         )

@@ -1,31 +1,34 @@
 """Authentication at the edge: the bearer token becomes a :class:`Principal` through the key
-store (``app.access.keys``); the edge only reads the header and renders refusals."""
+store (``app.access.keys``) and the policy's first step (unknown, revoked or expired: 401);
+the edge only reads the header and renders refusals."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import Depends, Request
 
+from app.access import policy
 from app.api.state import ServicesDep
 from app.domain import Principal
 from app.errors import AuthenticationFailed
 
 
 async def get_principal(request: Request, services: ServicesDep) -> Principal:
-    """Check ``Authorization: Bearer <key>`` against the gateway keys (open when there are none)."""
+    """Check ``Authorization: Bearer <key>`` against the gateway keys (open when there are
+    none: then a key that is known still identifies its owner, and any other is ignored)."""
     keys = services.keys
-    if keys.open:
-        return keys.anonymous
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
+    token = token.strip() if scheme.lower() == "bearer" else ""
+    principal = await keys.authenticate(token) if token else None
+    if principal is None and await keys.is_open():
+        return keys.anonymous
+    if not token:
         raise AuthenticationFailed(
             "Missing API key: send 'Authorization: Bearer <key>' with a key of this gateway."
         )
-    principal = keys.authenticate(token.strip())
-    if principal is None:
-        raise AuthenticationFailed("Incorrect API key provided.")
-    return principal
+    return policy.check(principal, datetime.now(UTC))
 
 
 PrincipalDep = Annotated[Principal, Depends(get_principal)]

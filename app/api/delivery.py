@@ -26,6 +26,7 @@ from app.api.sse import stream_response
 from app.core.catalog import ModelSpec
 from app.domain import ImageJob, Principal
 from app.errors import GatewayError, InvalidRequest
+from app.observability.logs import request_id_var
 from app.run.runner import Cleanup, Once, request_key
 from app.state.base import RequestKey
 from app.storage import ImageUrl
@@ -56,6 +57,8 @@ async def respond(
     )
     request.state.usage_meter = meter  # the access log reads the carrier from it
     try:
+        # Admission: policy, rate limits and the budget hold, before any upstream work.
+        meter.charge = await services.admission.admit(principal, job, spec, request_id_var.get())
         return await _respond(request, services, principal, job, spec, once, meter)
     except BaseException as error:
         if not once.handed_over:  # refused before any work started
@@ -104,7 +107,7 @@ async def _respond(
         generation, replayed = await executor.run(
             job, spec, meter, deadline=deadline, key=key, cleanup=cleanup.hand_over()
         )
-        return render.images_response(generation, image_url, replayed=replayed)
+        return render.images_response(generation, image_url, replayed=replayed, charge=meter.charge)
 
     if spec.keepalive_json or wants_keepalive(request):
         return await with_keepalive(answer(), streaming.keepalive_interval)

@@ -7,16 +7,22 @@ from typing import Any
 import orjson
 from starlette.responses import Response
 
-from app.domain import Generation
+from app.access.settlement import remaining_after
+from app.core.pricing import NANOS_PER_USD, usd
+from app.domain import Charge, Generation
 from app.errors import header_value
 from app.state.base import JobRecord
 from app.storage import ImageUrl
 
 
 def images_response(
-    generation: Generation, image_url: ImageUrl, *, replayed: bool = False
+    generation: Generation,
+    image_url: ImageUrl,
+    *,
+    replayed: bool = False,
+    charge: Charge | None = None,
 ) -> Response:
-    headers = gateway_headers(generation)
+    headers = gateway_headers(generation) | cost_headers(generation, charge, replayed=replayed)
     if replayed:
         headers["x-imagegate-idempotent-replay"] = "true"
     return Response(
@@ -47,8 +53,8 @@ def images_body(generation: Generation, image_url: ImageUrl) -> dict[str, Any]:
             body[key] = value
     if generation.usage is not None:
         body["usage"] = generation.usage
-    if generation.cost is not None:
-        body["cost"] = generation.cost
+    if generation.cost_nanos is not None:  # a JSON number for display; headers carry it exactly
+        body["cost"] = generation.cost_nanos / NANOS_PER_USD
     if generation.offline_fallback:
         body["offline_fallback"] = True
     return body
@@ -61,6 +67,23 @@ def gateway_headers(generation: Generation) -> dict[str, str]:
     }
     if generation.adjustments:
         headers["x-imagegate-adjustments"] = header_value("; ".join(generation.adjustments))
+    return headers
+
+
+def cost_headers(
+    generation: Generation, charge: Charge | None, *, replayed: bool
+) -> dict[str, str]:
+    """``x-imagegate-cost`` (exact USD: what the request is charged) and, when a budget
+    applies, ``x-imagegate-budget-remaining`` (the least left over the key and its team)."""
+    cost = 0 if replayed else generation.cost_nanos
+    if cost is None and charge is not None and charge.hold_id is not None:
+        cost = charge.estimate_nanos  # what settlement charges when the cost is unknown
+    if cost is None:
+        return {}
+    headers = {"x-imagegate-cost": usd(cost)}
+    left = None if charge is None else remaining_after(charge, cost)
+    if left is not None:
+        headers["x-imagegate-budget-remaining"] = usd(left)
     return headers
 
 

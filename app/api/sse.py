@@ -17,6 +17,7 @@ from typing import Any
 import orjson
 from starlette.responses import Response, StreamingResponse
 
+from app.core.pricing import NANOS_PER_USD
 from app.domain import Generation, ImageJob, PartialImage
 from app.errors import GatewayError, error_object
 from app.run.runner import Replayed, StreamItem
@@ -138,8 +139,8 @@ def _completed(prefix: str, generation: Generation, image_url: ImageUrl) -> dict
         body["stored"] = False
     if generation.usage is not None:
         body["usage"] = generation.usage
-    if generation.cost is not None:
-        body["cost"] = generation.cost
+    if generation.cost_nanos is not None:
+        body["cost"] = generation.cost_nanos / NANOS_PER_USD
     if generation.offline_fallback:
         body["offline_fallback"] = True
     return body

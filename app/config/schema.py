@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from datetime import date
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
 
@@ -74,18 +76,44 @@ def http_url(value: str) -> str:
 
 
 class Price(_Strict):
-    """USD per million tokens by token type, or a flat USD per image (optionally by quality)."""
+    """What a route costs, in exact USD (decimals, never floats), from ``effective_from`` on
+    (a model may list several prices; each request pays the one in effect when it is made).
 
-    input_text_per_mtok: float | None = Field(None, ge=0)
-    input_image_per_mtok: float | None = Field(None, ge=0)
-    output_image_per_mtok: float | None = Field(None, ge=0)
-    per_image: float | dict[str, float] | None = None
+    - tokens: USD per million tokens of text in, image in and image out; ``output_tokens``
+      adds or corrects the image tokens of a 1024x1024 image by quality, for estimates;
+    - per image: one USD amount, or a table whose keys are ``SIZE/QUALITY``, ``QUALITY``,
+      ``SIZE`` or ``default`` (the most specific match wins);
+    - per megapixel: ``per_megapixel`` for each output megapixel and ``input_per_megapixel``
+      for each megapixel of the input images.
+    """
+
+    effective_from: date | None = None
+    input_text_per_mtok: Decimal | None = Field(None, ge=0)
+    input_image_per_mtok: Decimal | None = Field(None, ge=0)
+    output_image_per_mtok: Decimal | None = Field(None, ge=0)
+    output_tokens: dict[str, int] = {}
+    per_image: Decimal | dict[str, Decimal] | None = None
+    per_megapixel: Decimal | None = Field(None, ge=0)
+    input_per_megapixel: Decimal | None = Field(None, ge=0)
+
+    @field_validator("per_image")
+    @classmethod
+    def _not_negative(
+        cls, value: Decimal | dict[str, Decimal] | None
+    ) -> Decimal | dict[str, Decimal] | None:
+        amounts = value.values() if isinstance(value, dict) else [value]
+        if any(amount is not None and amount < 0 for amount in amounts):
+            raise ValueError("prices cannot be negative")
+        return value
+
+
+Prices = Price | tuple[Price, ...] | None
 
 
 class RouteConfig(_Strict):
     carrier: str
     model: str | None = Field(None, description="upstream model name; defaults to the public name")
-    price: Price | None = None
+    price: Prices = None
     tier: int | None = Field(None, ge=1, description="1 is tried first; default: list position")
     weight: float = Field(1.0, gt=0, description="relative share within a tier")
     overrides: dict[str, Any] = Field({}, description="rule-set keys where this carrier differs")
@@ -100,7 +128,7 @@ class ModelConfig(_Strict):
     rules: str
     owned_by: str = "imagegate"
     created: int = Field(1_700_000_000, ge=0)
-    price: Price | None = None
+    price: Prices = None
     timeout: float = Field(300.0, gt=0, description="overall deadline of one request (seconds)")
     timeout_by_quality: dict[str, float] = {}
     keepalive_json: bool = Field(False, description="whitespace keep-alives on JSON responses")
@@ -185,6 +213,12 @@ class StorageConfig(_Strict):
 class AuthConfig(_Strict):
     keys: tuple[SecretStr, ...] = ()
     admin_keys: tuple[SecretStr, ...] = Field((), description="for /admin/v1 only")
+    key_cache_ttl: float = Field(
+        5.0, gt=0, le=300, description="seconds a database key lookup is trusted (revocation)"
+    )
+    budget_sync_interval: float = Field(
+        1.0, gt=0, le=60, description="seconds between writes of budget charges to the database"
+    )
 
     @field_validator("keys", "admin_keys", mode="before")
     @classmethod

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
+from datetime import date
 
 from app.config.rules import RuleSet, apply_overrides, restrict_edits
-from app.config.schema import CarrierConfig, GatewayConfig, ModelConfig, Price
+from app.config.schema import CarrierConfig, GatewayConfig, ModelConfig, Price, Prices
 from app.errors import InvalidType, ModelNotFound
 
 
@@ -25,7 +26,7 @@ class Route:
     rules: RuleSet
     tier: int = 1
     weight: float = 1.0
-    price: Price | None = None
+    prices: tuple[Price, ...] = ()  # by effective_from, oldest first; empty: no price
     timeout: float = 300.0
     retries: int = 1
     offline: bool = False
@@ -96,7 +97,7 @@ def _spec(config: GatewayConfig, model: ModelConfig, offline: Collection[str]) -
             rules=restrict_edits(apply_overrides(rules, r.overrides), carriers[r.carrier].edit),
             tier=r.tier if r.tier is not None else position,
             weight=r.weight,
-            price=r.price or model.price,
+            prices=_prices(r.price if r.price is not None else model.price),
             timeout=carriers[r.carrier].timeout,
             retries=carriers[r.carrier].retries,
             offline=r.carrier in offline,
@@ -115,3 +116,8 @@ def _spec(config: GatewayConfig, model: ModelConfig, offline: Collection[str]) -
         timeout_by_quality=dict(model.timeout_by_quality),
         keepalive_json=model.keepalive_json,
     )
+
+
+def _prices(prices: Prices) -> tuple[Price, ...]:
+    listed = () if prices is None else (prices,) if isinstance(prices, Price) else prices
+    return tuple(sorted(listed, key=lambda p: p.effective_from or date.min))

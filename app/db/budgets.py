@@ -24,50 +24,39 @@ from __future__ import annotations
 import secrets
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
+from typing import cast
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import Table, bindparam, delete, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from app.db.claims import Claim, Spend, period_start
 from app.db.models import BudgetHold, BudgetHoldPart, BudgetSpend
 
-
-@dataclass(frozen=True, slots=True)
-class Claim:
-    """One budget a request must fit in: ``owner`` ("key:<id>", "team:<id>") for the period
-    starting at ``period_start`` (see ``period_start``), capped at ``budget_nanos``."""
-
-    owner: str
-    period_start: datetime
-    budget_nanos: int
+__all__ = ["Budgets", "Claim", "Draw", "Hold", "Spend", "period_start"]
 
 
 @dataclass(frozen=True, slots=True)
 class Hold:
+    """A reservation; ``remaining_nanos`` is the least budget left over its claims right after
+    it was held (None without claims)."""
+
     id: str
     amount_nanos: int
+    remaining_nanos: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
-class Spend:
-    spent_nanos: int = 0
-    held_nanos: int = 0
+class Draw:
+    """What a budget lease writes: ``charge`` moves from held to spent on every claim of the
+    hold, ``release`` is freed; a hold that ``close``s is deleted (drawn to nothing)."""
 
-
-def period_start(period: str, now: datetime) -> datetime:
-    """The start of the UTC calendar period holding ``now``: midnight, Monday, the 1st, or the
-    epoch for ``total`` (a budget that never resets)."""
-    day = now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-    if period == "day":
-        return day
-    if period == "week":
-        return day - timedelta(days=day.weekday())
-    if period == "month":
-        return day.replace(day=1)
-    if period == "total":
-        return datetime(1970, 1, 1, tzinfo=UTC)
-    raise ValueError(f"unknown budget period {period!r}")
+    hold_id: str
+    charge: int
+    release: int
+    claims: Sequence[Claim]
+    close: bool = False
 
 
 class Budgets:
@@ -86,12 +75,17 @@ class Budgets:
         if any(amount_nanos > claim.budget_nanos for claim in claims):
             return None
         now = self._clock()
-        hold = Hold(id=f"hold_{secrets.token_hex(12)}", amount_nanos=amount_nanos)
+        remaining: int | None = None
+        hold_id = f"hold_{secrets.token_hex(12)}"
         async with self._engine.connect() as connection:
             for claim in sorted(claims, key=lambda c: c.owner):
-                if not await self._raise_held(connection, claim, amount_nanos, now):
+                used = await self._raise_held(connection, claim, amount_nanos, now)
+                if used is None:
                     await connection.rollback()
                     return None
+                left = claim.budget_nanos - used
+                remaining = left if remaining is None else min(remaining, left)
+            hold = Hold(id=hold_id, amount_nanos=amount_nanos, remaining_nanos=remaining)
             await connection.execute(
                 insert(BudgetHold).values(
                     id=hold.id, request_id=request_id, amount_nanos=amount_nanos,
@@ -109,7 +103,8 @@ class Budgets:
 
     async def _raise_held(
         self, connection: AsyncConnection, claim: Claim, amount: int, now: datetime
-    ) -> bool:
+    ) -> int | None:
+        """``spent + held`` on the claim's row once ``amount`` is held; None if it would not fit."""
         spend = BudgetSpend
         statement = self._upsert(spend).values(
             owner=claim.owner, period_start=claim.period_start, spent_nanos=0,
@@ -119,15 +114,35 @@ class Budgets:
             index_elements=[spend.owner, spend.period_start],
             set_={"held_nanos": spend.held_nanos + amount, "updated_at": now},
             where=spend.spent_nanos + spend.held_nanos + amount <= claim.budget_nanos,
-        ).returning(spend.owner)
-        return (await connection.execute(returning)).first() is not None
+        ).returning(spend.spent_nanos + spend.held_nanos)
+        used: int | None = (await connection.execute(returning)).scalar_one_or_none()
+        return used
 
     async def settle(self, hold_id: str, actual_nanos: int) -> bool:
         """Charge ``actual_nanos`` (the real cost, even above the hold) and free the hold.
         False if the hold was already settled or released."""
-        if actual_nanos < 0:
-            raise ValueError("a charge cannot be negative")
+        return await self.settle_many([(hold_id, actual_nanos)]) == 1
+
+    async def settle_many(self, charges: Sequence[tuple[str, int]]) -> int:
+        """Settle several holds in one transaction (the record stage batches them); how many
+        were still open."""
         async with self._engine.connect() as connection:
+            settled = await self.settle_in(connection, charges)
+            await connection.commit()
+        return settled
+
+    async def settle_in(
+        self, connection: AsyncConnection, charges: Sequence[tuple[str, int]]
+    ) -> int:
+        """Settle ``(hold id, actual nano-dollars)`` pairs inside the caller's transaction (so
+        ledger rows can commit with them); the caller commits. Rows are updated once each, in
+        owner order, as ``reserve`` locks them: no deadlock with concurrent reservations.
+        Returns how many holds were still open."""
+        if any(actual < 0 for _, actual in charges):
+            raise ValueError("a charge cannot be negative")
+        deltas: dict[tuple[str, datetime], tuple[int, int]] = {}  # row -> (held, spent)
+        settled = 0
+        for hold_id, actual_nanos in charges:
             parts = (
                 await connection.execute(
                     delete(BudgetHoldPart)
@@ -143,20 +158,99 @@ class Budgets:
                 )
             ).scalar_one_or_none()
             if held is None:
-                await connection.rollback()
-                return False
-            for owner, start in sorted(parts):
+                continue
+            settled += 1
+            for owner, start in parts:
+                was_held, was_spent = deltas.get((owner, start), (0, 0))
+                deltas[(owner, start)] = (was_held + held, was_spent + actual_nanos)
+        await self._apply(connection, deltas)
+        return settled
+
+    async def grow(self, hold_id: str, claims: Sequence[Claim], amount_nanos: int) -> int | None:
+        """Raise an open hold by ``amount_nanos`` on every claim, or on none (the same one
+        conditional upsert per owner as :meth:`reserve`); the least budget left, or None.
+        Renews the hold's age: a hold in use is never stale."""
+        now = self._clock()
+        remaining: int | None = None
+        async with self._engine.connect() as connection:
+            for claim in sorted(claims, key=lambda c: c.owner):
+                used = await self._raise_held(connection, claim, amount_nanos, now)
+                if used is None:
+                    await connection.rollback()
+                    return None
+                left = claim.budget_nanos - used
+                remaining = left if remaining is None else min(remaining, left)
+            await connection.execute(
+                update(BudgetHold)
+                .where(BudgetHold.id == hold_id)
+                .values(amount_nanos=BudgetHold.amount_nanos + amount_nanos, created_at=now)
+            )
+            await connection.commit()
+        return remaining
+
+    async def draw_many(self, draws: Sequence[Draw]) -> None:
+        """Move each draw's ``charge`` from held to spent and free its ``release``, in one
+        transaction of a few batched statements whatever the number of holds: holds that
+        ``close`` are deleted, the others shrink and are renewed (their age restarts); each
+        budget row is updated once, in owner order."""
+        now = self._clock()
+        deltas: dict[tuple[str, datetime], tuple[int, int]] = {}  # row -> (held, spent)
+        for draw in draws:
+            for claim in draw.claims if draw.charge + draw.release else ():
+                was_held, was_spent = deltas.get((claim.owner, claim.period_start), (0, 0))
+                deltas[(claim.owner, claim.period_start)] = (
+                    was_held + draw.charge + draw.release,
+                    was_spent + draw.charge,
+                )
+        renew = [{"hold": d.hold_id, "less": d.charge + d.release} for d in draws if not d.close]
+        closing = [draw.hold_id for draw in draws if draw.close]
+        holds, spend = cast(Table, BudgetHold.__table__), cast(Table, BudgetSpend.__table__)
+        async with self._engine.connect() as connection:
+            if renew:
                 await connection.execute(
-                    update(BudgetSpend)
-                    .where(BudgetSpend.owner == owner, BudgetSpend.period_start == start)
-                    .values(
-                        held_nanos=BudgetSpend.held_nanos - held,
-                        spent_nanos=BudgetSpend.spent_nanos + actual_nanos,
-                        updated_at=self._clock(),
+                    update(holds)
+                    .where(holds.c.id == bindparam("hold"))
+                    .values(amount_nanos=holds.c.amount_nanos - bindparam("less"), created_at=now),
+                    renew,
+                )
+            if closing:
+                await connection.execute(
+                    delete(BudgetHoldPart).where(BudgetHoldPart.hold_id.in_(closing))
+                )
+                await connection.execute(delete(BudgetHold).where(BudgetHold.id.in_(closing)))
+            if deltas:
+                rows = [
+                    {"row_owner": owner, "row_start": start, "less": held, "more": spent}
+                    for (owner, start), (held, spent) in sorted(deltas.items())
+                ]
+                await connection.execute(
+                    update(spend)
+                    .where(
+                        spend.c.owner == bindparam("row_owner"),
+                        spend.c.period_start == bindparam("row_start"),
                     )
+                    .values(
+                        held_nanos=spend.c.held_nanos - bindparam("less"),
+                        spent_nanos=spend.c.spent_nanos + bindparam("more"),
+                        updated_at=now,
+                    ),
+                    rows,
                 )
             await connection.commit()
-        return True
+
+    async def _apply(
+        self, connection: AsyncConnection, deltas: dict[tuple[str, datetime], tuple[int, int]]
+    ) -> None:
+        for (owner, start), (held, spent) in sorted(deltas.items()):
+            await connection.execute(
+                update(BudgetSpend)
+                .where(BudgetSpend.owner == owner, BudgetSpend.period_start == start)
+                .values(
+                    held_nanos=BudgetSpend.held_nanos - held,
+                    spent_nanos=BudgetSpend.spent_nanos + spent,
+                    updated_at=self._clock(),
+                )
+            )
 
     async def release(self, hold_id: str) -> bool:
         """Free the hold without charging anything (the request failed before any cost)."""

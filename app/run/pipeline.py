@@ -16,6 +16,7 @@ import time
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import aclosing
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 from app.carriers.base import Carrier
 from app.config.schema import RetryConfig
@@ -217,7 +218,7 @@ class Pipeline:
             images=stored,
             created=int(time.time()),
             usage=result.usage,
-            cost=pricing.cost(route.price, result.usage, len(stored), quality),
+            cost_nanos=_cost(job, route, result, len(stored), quality),
             size=result.size or job.size,
             quality=quality,
             background=result.background or job.background,
@@ -226,6 +227,18 @@ class Pipeline:
             attempts=tuple(attempts.labels),
             offline_fallback=route.offline and attempts.real,
         )
+
+
+def _cost(
+    job: ImageJob, route: Route, result: CarrierResult, images: int, quality: str | None
+) -> int | None:
+    """The exact cost at the price in effect today (UTC)."""
+    price = pricing.price_at(route.prices, datetime.now(UTC).date())
+    inputs = sum(image.width * image.height for image in job.images)
+    size = result.size or job.size
+    return pricing.cost(
+        price, result.usage, images=images, size=size, quality=quality, input_pixels=inputs
+    )
 
 
 async def _each(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 
+from app.core.pricing import usd
 from app.domain import UsageRecord
 
 log = logging.getLogger("imagegate.usage")
@@ -28,8 +29,8 @@ class LogSink:
             f" attempts={','.join(record.attempts) or '-'} images={record.images} "
             f"bytes={record.output_bytes} latency={record.latency:.3f}s"
         )
-        if record.cost is not None:
-            line += f" cost={record.cost:.6f}"
+        if record.cost_nanos is not None:
+            line += f" cost={usd(record.cost_nanos)}"
         for flag in ("stream", "async_job", "replay", "client_gone"):
             if getattr(record, flag):
                 line += f" {flag}=true"

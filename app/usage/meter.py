@@ -11,11 +11,9 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
-from decimal import Decimal
 from typing import Any
 
-from app.db.money import to_nanos
-from app.domain import Generation, Operation, Outcome, Principal, UsageRecord
+from app.domain import Charge, Generation, Operation, Outcome, Principal, UsageRecord
 from app.errors import GatewayError
 from app.observability.logs import request_id_var
 from app.usage.recorder import Recorder
@@ -49,8 +47,8 @@ class Meter:
         self._request_id = request_id_var.get()
         self._detached = False
         self.client_gone = False
+        self.charge: Charge | None = None  # what admission took: the record hands it back
         self.record: UsageRecord | None = None
-        self.estimated_cost_nanos: int | None = None  # set by admission when it reserves
 
     def detach(self) -> None:
         """Detached work now owns the outcome: the edge no longer reports refusals."""
@@ -76,11 +74,10 @@ class Meter:
             output_format=generation.output_format,
             input_tokens=None if replay else _int(usage.get("input_tokens")),
             output_tokens=None if replay else _int(usage.get("output_tokens")),
-            cost=0.0 if replay else generation.cost,
+            cost_nanos=0 if replay else generation.cost_nanos,
             replay=replay,
             usage=None if replay else generation.usage,
             stored=() if replay else tuple(image for image in images if image.ref is not None),
-            cost_nanos=0 if replay else _nanos(generation.cost),
         )
         self._emit(record)
 
@@ -125,7 +122,8 @@ class Meter:
             created_at=self._created_at,
             team=self._principal.team,
             prompt=self._prompt,
-            estimated_cost_nanos=self.estimated_cost_nanos,
+            estimated_cost_nanos=self.charge.estimate_nanos if self.charge else None,
+            charge=self.charge,
             **measured,
         )
 
@@ -139,11 +137,6 @@ def _pixels(size: str | None, count: int) -> int | None:
     if not (width.isdigit() and height.isdigit()):
         return None
     return int(width) * int(height) * count
-
-
-def _nanos(cost: float | None) -> int | None:
-    """The route's cost in nano-dollars (its decimal text is exact: pricing rounds to 1e-6)."""
-    return None if cost is None else to_nanos(Decimal(str(cost)))
 
 
 def _int(value: object) -> int | None:

@@ -108,7 +108,9 @@ async def test_one_record_per_request_in_every_mode(
         assert record.carrier == "up" and record.attempts == ("up:200",)
         assert record.images == 1 and record.output_bytes == len(PNG)
         assert record.input_tokens == 7 and record.output_tokens == 70
-        assert record.pixels == 1024 * 1024 and record.cost is not None and record.cost > 0
+        assert (
+            record.pixels == 1024 * 1024 and record.cost_nanos is not None and record.cost_nanos > 0
+        )
     else:
         assert record.outcome == "failed" and record.error_code == "upstream_error"
         assert record.carrier is None and set(record.attempts) == {"up:500"}  # retries vary by mode
@@ -126,8 +128,8 @@ async def test_a_replay_is_recorded_as_one_free_replay(
         await settle(usage, 2)
     assert route.call_count == 1
     first, again = usage
-    assert not first.replay and first.cost is not None and first.cost > 0
-    assert again.replay and again.cost == 0.0 and again.carrier == "up" and again.attempts == ()
+    assert not first.replay and first.cost_nanos is not None and first.cost_nanos > 0
+    assert again.replay and again.cost_nanos == 0 and again.carrier == "up" and again.attempts == ()
 
 
 async def test_a_repeated_async_request_is_recorded_once_more_as_a_replay(

@@ -37,7 +37,7 @@ def answer(b64: str | None = "aGk=", image_id: str | None = "img_1") -> Generati
         "up",
         (image,),
         created=1,
-        cost=0.04,
+        cost_nanos=40_000_000,
         usage={"output_tokens": 7},
         attempts=("up:200",),
     )

@@ -39,7 +39,7 @@ def generation(**fields: object) -> Generation:
         images=(image, image),
         created=1,
         usage={"input_tokens": 5, "output_tokens": 50},
-        cost=0.25,
+        cost_nanos=250_000_000,
         size="1024x1536",
         quality="high",
         output_format="png",
@@ -75,7 +75,7 @@ def test_a_success_is_measured_from_the_generation() -> None:
     )
     assert record.images == 2 and record.output_bytes == 2468
     assert record.pixels == 2 * 1024 * 1536
-    assert (record.input_tokens, record.output_tokens, record.cost) == (5, 50, 0.25)
+    assert (record.input_tokens, record.output_tokens, record.cost_nanos) == (5, 50, 250_000_000)
     assert record.latency == 2.5 and record.stream and not record.async_job
 
 
@@ -110,7 +110,7 @@ def test_a_replay_costs_nothing_and_tries_nothing() -> None:
     sink = Collect()
     meter(Recorder([sink])).succeeded(generation(), replay=True)
     (record,) = sink.records
-    assert record.replay and record.cost == 0.0 and record.attempts == ()
+    assert record.replay and record.cost_nanos == 0 and record.attempts == ()
     assert record.input_tokens is None and record.images == 2
 
 
