@@ -165,6 +165,7 @@ class Generation:
     output_format: str | None = None
     adjustments: tuple[str, ...] = ()
     attempts: tuple[str, ...] = field(default=())
+    attempt_seconds: tuple[float, ...] = ()  # each attempt's duration, in the order of attempts
 
 
 @dataclass(frozen=True, slots=True)
@@ -208,3 +209,7 @@ class UsageRecord:
     async_job: bool = False
     replay: bool = False
     client_gone: bool = False
+    team: str | None = None
+    attempt_seconds: tuple[float, ...] = ()
+    adjustments: tuple[str, ...] = ()
+    storage_errors: int = 0  # images answered as base64 because storing them failed

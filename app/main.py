@@ -8,9 +8,11 @@ from pathlib import Path
 
 import httpx
 from fastapi import FastAPI
+from prometheus_client import CollectorRegistry
 
 from app import __version__
 from app.api import build_router, exception_handlers
+from app.api.in_flight import InFlight
 from app.api.middleware import RequestContext
 from app.api.state import State
 from app.carriers import CARRIER_OPTIONS
@@ -18,7 +20,9 @@ from app.carriers.http import TransportFactory, UpstreamClient, default_transpor
 from app.config import GatewayConfig, load_config
 from app.config.settings import Settings, environment
 from app.inputs.fetch import Resolver
+from app.observability import multiproc
 from app.observability.logs import configure_logging
+from app.observability.metrics import Metrics
 from app.run.tasks import TaskRegistry
 from app.state.sqlite_jobs import SqliteJobStore
 from app.wiring import build_services
@@ -32,6 +36,8 @@ def create_app(
 ) -> FastAPI:
     """The app; ``resolver`` replaces DNS for fetching image URLs and ``http_transport``
     builds the upstream transport (tests pass ones that respx or fakes control)."""
+    on = config.metrics
+    metrics = Metrics(CollectorRegistry(), label_keys=on.label_keys) if on.enabled else None
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[State]:
@@ -41,11 +47,12 @@ def create_app(
         transport = http_transport(limits)
         client = UpstreamClient(transport=transport, limits=limits, follow_redirects=False)
         async with client as http:
-            services = build_services(config, http, tasks, jobs, resolver)
+            services = build_services(config, http, tasks, jobs, resolver, metrics)
             await services.jobs.recover()
             yield {"services": services}
             await tasks.drain(config.server.shutdown_grace)
         await jobs.close()
+        multiproc.worker_exit()
 
     app = FastAPI(
         title="Imagegate",
@@ -57,6 +64,8 @@ def create_app(
     )
     exception_handlers.install(app)
     app.include_router(build_router())
+    if metrics is not None:
+        app.add_middleware(InFlight, gauge=metrics.in_flight)
     app.add_middleware(RequestContext)
     return app
 

@@ -14,6 +14,7 @@ from app.config.schema import GatewayConfig
 from app.core.catalog import Catalog, build_catalog
 from app.inputs.fetch import Resolver, SafeFetcher
 from app.inputs.loader import InputLoader
+from app.observability.metrics import Metrics, MetricsSink
 from app.run.async_jobs import JobRunner
 from app.run.pipeline import Pipeline
 from app.run.rehost import Rehoster
@@ -24,7 +25,7 @@ from app.state.circuits import MemoryCircuitBook
 from app.state.idempotency import MemoryIdempotencyStore
 from app.storage import Storage, make_storage
 from app.usage.log_sink import LogSink
-from app.usage.recorder import Recorder
+from app.usage.recorder import Recorder, Sink
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +42,7 @@ class Services:
     inputs: InputLoader
     keys: KeyStore
     recorder: Recorder
+    metrics: Metrics | None = None
 
 
 def build_services(
@@ -49,6 +51,7 @@ def build_services(
     tasks: TaskRegistry,
     jobs: JobStore,
     resolver: Resolver | None = None,
+    metrics: Metrics | None = None,
 ) -> Services:
     tools = CarrierTools(http=http)
     carriers: dict[str, Carrier] = {}
@@ -74,9 +77,13 @@ def build_services(
         rng=random.Random(routing.seed),
     )
     idempotency = MemoryIdempotencyStore(routing.idempotency)
+    catalog = build_catalog(config)
+    sinks: list[Sink] = [LogSink()]  # usage sinks: one line each
+    if metrics is not None:
+        sinks.append(MetricsSink(metrics, (m.name for m in catalog.models), carriers))
     return Services(
         config=config,
-        catalog=build_catalog(config),
+        catalog=catalog,
         executor=Executor(pipeline, tasks, idempotency, storage),
         circuits=circuits,
         enabled_carriers=frozenset(carriers),
@@ -84,5 +91,6 @@ def build_services(
         storage=storage,
         inputs=InputLoader(config, SafeFetcher(config.fetch, resolver)),
         keys=ConfigKeys(key.get_secret_value() for key in config.auth.keys),
-        recorder=Recorder([LogSink()]),  # usage sinks: one line each
+        recorder=Recorder(sinks),
+        metrics=metrics,
     )

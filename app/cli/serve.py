@@ -20,6 +20,7 @@ from app.cli.common import (
 )
 from app.cli.preflight import first_problem
 from app.config.settings import export_for_workers
+from app.observability import multiproc
 from app.observability.logs import configure_logging
 
 HELP = "serve the gateway"
@@ -70,6 +71,15 @@ def run(args: argparse.Namespace) -> int:
     level = args.log_level or settings.log_level
     configure_logging(level)
     export_for_workers(path, level)  # each worker process configures itself from these
+    metrics_dir = multiproc.prepare(args.workers)  # before any worker imports prometheus-client
+    try:
+        _serve(args)
+    finally:
+        multiproc.cleanup(metrics_dir)
+    return 0
+
+
+def _serve(args: argparse.Namespace) -> None:
     uvicorn.run(
         "app.main:app_from_environment",
         factory=True,
@@ -83,7 +93,6 @@ def run(args: argparse.Namespace) -> int:
         timeout_graceful_shutdown=30,
         backlog=4096,
     )
-    return 0
 
 
 def _is_loopback(host: str) -> bool:

@@ -12,6 +12,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
+from app.config.observability import LoggingConfig, MetricsConfig, TracingConfig
 from app.config.rules import EditSupport, RuleSet
 
 ResponseFormat = Literal["url", "b64_json", "b64_ephemeral"]
@@ -232,6 +233,9 @@ class GatewayConfig(_Strict):
     jobs: JobsConfig = JobsConfig()
     database: DatabaseConfig = DatabaseConfig()
     fetch: FetchConfig = FetchConfig()
+    metrics: MetricsConfig = MetricsConfig()
+    logging: LoggingConfig = LoggingConfig()
+    tracing: TracingConfig = TracingConfig()
     rules_file: str = "rules.yaml"
     rule_sets: dict[str, RuleSet] = {}
     carriers: tuple[CarrierConfig, ...] = Field(min_length=1)

@@ -29,6 +29,10 @@ class JobRunner:
         self._config = config
         self._slots = asyncio.Semaphore(config.max_running)
 
+    async def unfinished(self) -> int:
+        """Jobs queued or running (in every process sharing the store)."""
+        return await self._store.unfinished()
+
     async def recover(self) -> None:
         restarted = GatewayError(
             "The gateway restarted before this job finished.", code="job_interrupted"

@@ -42,10 +42,12 @@ log = logging.getLogger(__name__)
 class _Attempts:
     failures: list[tuple[str, CarrierFailure]] = field(default_factory=list)
     labels: list[str] = field(default_factory=list)
+    seconds: list[float] = field(default_factory=list)
 
-    def failed(self, carrier: str, failure: CarrierFailure) -> None:
+    def failed(self, carrier: str, failure: CarrierFailure, seconds: float) -> None:
         self.failures.append((carrier, failure))
         self.labels.append(f"{carrier}:{failure.outcome}")
+        self.seconds.append(seconds)
 
 
 @dataclass
@@ -81,6 +83,7 @@ class Pipeline:
             retries = 0
             while await self.health.admit(route.carrier):
                 emitted = False
+                started = self.clock()
                 try:
                     async with aclosing(self._attempt(job, route, ends, streaming)) as events:
                         async for event in events:
@@ -90,10 +93,12 @@ class Pipeline:
                                 continue
                             await self.health.succeeded(route.carrier)
                             attempts.labels.append(f"{route.carrier}:200")
+                            attempts.seconds.append(self.clock() - started)
                             yield self._finish(job, route, *event, attempts)
                             return
                 except CarrierFailure as failure:
-                    decision = await self._failed(route, failure, retries, ends, attempts)
+                    attempts.failed(route.carrier, failure, self.clock() - started)
+                    decision = await self._failed(route, failure, retries, ends)
                     # Once the client has seen partial images, no other attempt may follow.
                     if emitted or decision.action == "stop":
                         raise await self._give_up(spec, attempts) from None
@@ -109,10 +114,8 @@ class Pipeline:
         failure: CarrierFailure,
         retries: int,
         ends: float,
-        attempts: _Attempts,
     ) -> routing.Decision:
-        """Note a failed attempt (attempt labels, circuit breaker) and decide what comes next."""
-        attempts.failed(route.carrier, failure)
+        """Note a failed attempt in the circuit breaker and decide what comes next."""
         await self._record(route.carrier, failure)
         remaining = ends - self.clock()
         return routing.decide(failure, retries, route.retries, self.retry, remaining, self.rng)
@@ -158,6 +161,7 @@ class Pipeline:
             return routing.all_cooling_down(spec, await self._soonest_recovery(spec))
         error = routing.final_error(attempts.failures)
         error.attempts = tuple(attempts.labels)
+        error.attempt_seconds = tuple(attempts.seconds)
         return error
 
     async def _record(self, carrier: str, failure: CarrierFailure) -> None:
@@ -211,6 +215,7 @@ class Pipeline:
             output_format=result.output_format or stored[0].format,
             adjustments=job.adjustments,
             attempts=tuple(attempts.labels),
+            attempt_seconds=tuple(attempts.seconds),
         )
 
 

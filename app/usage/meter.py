@@ -62,6 +62,9 @@ class Meter:
             "succeeded",
             carrier=generation.carrier,
             attempts=() if replay else generation.attempts,
+            attempt_seconds=() if replay else generation.attempt_seconds,
+            adjustments=generation.adjustments,
+            storage_errors=_unstored(generation),
             images=len(images),
             pixels=_pixels(generation.size, len(images)),
             output_bytes=sum(image.byte_size for image in images),
@@ -91,7 +94,17 @@ class Meter:
         else:
             code = "internal_error"
         attempts = error.attempts if isinstance(error, GatewayError) else ()
-        self._emit(self._build("failed", error_code=code, attempts=attempts))
+        seconds = error.attempt_seconds if isinstance(error, GatewayError) else ()
+        stored = int(code == "storage_failed")
+        self._emit(
+            self._build(
+                "failed",
+                error_code=code,
+                attempts=attempts,
+                attempt_seconds=seconds,
+                storage_errors=stored,
+            )
+        )
 
     def refused(self, error: BaseException) -> None:
         """The edge's report: counts only when no detached work owns the outcome."""
@@ -106,6 +119,7 @@ class Meter:
             request_id=self._request_id,
             principal_id=self._principal.id,
             principal_name=self._principal.name,
+            team=self._principal.team,
             model=self._model,
             operation=self._operation,
             outcome=outcome,
@@ -126,6 +140,13 @@ def _pixels(size: str | None, count: int) -> int | None:
     if not (width.isdigit() and height.isdigit()):
         return None
     return int(width) * int(height) * count
+
+
+def _unstored(generation: Generation) -> int:
+    """Images that should have been stored (a URL was asked for) but went out as base64."""
+    if generation.response_format != "url":
+        return 0
+    return sum(1 for image in generation.images if image.ref is None)
 
 
 def _int(value: object) -> int | None:
