@@ -15,12 +15,14 @@ from app.api import build_router, exception_handlers
 from app.api.in_flight import InFlight
 from app.api.middleware import RequestContext
 from app.api.state import State
+from app.api.tracing_middleware import TraceRequests
 from app.carriers import CARRIER_OPTIONS
 from app.carriers.http import TransportFactory, UpstreamClient, default_transport
 from app.config import GatewayConfig, load_config
 from app.config.settings import Settings, environment
 from app.inputs.fetch import Resolver
-from app.observability import multiproc
+from app.observability import multiproc, tracing
+from app.observability.json_logs import formatter
 from app.observability.logs import configure_logging
 from app.observability.metrics import Metrics
 from app.run.tasks import TaskRegistry
@@ -38,6 +40,8 @@ def create_app(
     builds the upstream transport (tests pass ones that respx or fakes control)."""
     on = config.metrics
     metrics = Metrics(CollectorRegistry(), label_keys=on.label_keys) if on.enabled else None
+    traced = tracing.is_on() or tracing.wanted(config.tracing.enabled, environment())
+    provider = None if tracing.is_on() or not traced else tracing.enable()  # ours to flush
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[State]:
@@ -53,6 +57,8 @@ def create_app(
             await tasks.drain(config.server.shutdown_grace)
         await jobs.close()
         multiproc.worker_exit()
+        if provider is not None:
+            provider.shutdown()
 
     app = FastAPI(
         title="Imagegate",
@@ -64,6 +70,8 @@ def create_app(
     )
     exception_handlers.install(app)
     app.include_router(build_router())
+    if traced:
+        app.add_middleware(TraceRequests)
     if metrics is not None:
         app.add_middleware(InFlight, gauge=metrics.in_flight)
     app.add_middleware(RequestContext)
@@ -75,5 +83,7 @@ def app_from_environment() -> FastAPI:
     (``IMAGEGATE_CONFIG``, ``IMAGEGATE_LOG_LEVEL``). Each worker process configures its own
     logging here, so ``--workers N`` logs like a single process."""
     settings = Settings()
-    configure_logging(settings.log_level)
-    return create_app(load_config(settings.config, environment(), CARRIER_OPTIONS))
+    configure_logging(settings.log_level, formatter(settings.log_format or "text"))
+    config = load_config(settings.config, environment(), CARRIER_OPTIONS)
+    configure_logging(settings.log_level, formatter(settings.log_format or config.logging.format))
+    return create_app(config)

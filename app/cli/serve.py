@@ -21,6 +21,7 @@ from app.cli.common import (
 from app.cli.preflight import first_problem
 from app.config.settings import export_for_workers
 from app.observability import multiproc
+from app.observability.json_logs import formatter
 from app.observability.logs import configure_logging
 
 HELP = "serve the gateway"
@@ -69,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"imagegate: {problem}", file=sys.stderr)
         return 2
     level = args.log_level or settings.log_level
-    configure_logging(level)
+    configure_logging(level, formatter(settings.log_format or config.logging.format))
     export_for_workers(path, level)  # each worker process configures itself from these
     metrics_dir = multiproc.prepare(args.workers)  # before any worker imports prometheus-client
     try:

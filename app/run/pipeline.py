@@ -32,6 +32,7 @@ from app.domain import (
     UpstreamImage,
 )
 from app.errors import GatewayError, StorageFailed
+from app.observability import tracing
 from app.run.rehost import NotAnImage, Rehoster
 from app.state.base import CircuitBook
 
@@ -84,18 +85,25 @@ class Pipeline:
             while await self.health.admit(route.carrier):
                 emitted = False
                 started = self.clock()
+                generation: Generation | None = None
                 try:
-                    async with aclosing(self._attempt(job, route, ends, streaming)) as events:
-                        async for event in events:
-                            if isinstance(event, PartialImage):
-                                emitted = True
-                                yield event
-                                continue
-                            await self.health.succeeded(route.carrier)
-                            attempts.labels.append(f"{route.carrier}:200")
-                            attempts.seconds.append(self.clock() - started)
-                            yield self._finish(job, route, *event, attempts)
-                            return
+                    with tracing.span("imagegate.attempt") as span:
+                        if span.is_recording():
+                            _describe_attempt(span, route, retries)
+                        async with aclosing(self._attempt(job, route, ends, streaming)) as events:
+                            async for event in events:
+                                if isinstance(event, PartialImage):
+                                    emitted = True
+                                    yield event
+                                    continue
+                                await self.health.succeeded(route.carrier)
+                                attempts.labels.append(f"{route.carrier}:200")
+                                attempts.seconds.append(self.clock() - started)
+                                generation = self._finish(job, route, *event, attempts)
+                                break
+                    if generation is not None:
+                        yield generation
+                        return
                 except CarrierFailure as failure:
                     attempts.failed(route.carrier, failure, self.clock() - started)
                     decision = await self._failed(route, failure, retries, ends)
@@ -180,6 +188,16 @@ class Pipeline:
     async def _keep(
         self, job: ImageJob, result: CarrierResult, *, keep_b64: bool
     ) -> tuple[StoredImage, ...]:
+        with tracing.span("imagegate.store") as span:
+            stored = await self._store(job, result, keep_b64=keep_b64)
+            if span.is_recording():
+                span.set_attribute("imagegate.image.count", len(stored))
+                span.set_attribute("imagegate.image.bytes", sum(i.byte_size for i in stored))
+            return stored
+
+    async def _store(
+        self, job: ImageJob, result: CarrierResult, *, keep_b64: bool
+    ) -> tuple[StoredImage, ...]:
         keep = functools.partial(self.rehoster.keep, keep_b64=keep_b64)
         try:
             return await _each(keep, result.images, job.response_format)
@@ -228,3 +246,9 @@ async def _each(
     if len(images) == 1:
         return (await keep(images[0], response_format),)
     return tuple(await asyncio.gather(*(keep(image, response_format) for image in images)))
+
+
+def _describe_attempt(span: tracing.SpanLike, route: Route, retries: int) -> None:
+    span.set_attribute("gen_ai.provider.name", route.carrier)
+    span.set_attribute("gen_ai.request.model", route.upstream_model)
+    span.set_attribute("imagegate.attempt.retry", retries)

@@ -15,6 +15,7 @@ from typing import Any
 
 from app.domain import Generation, Operation, Outcome, Principal, UsageRecord
 from app.errors import GatewayError
+from app.observability import tracing
 from app.observability.logs import request_id_var
 from app.usage.recorder import Recorder
 
@@ -132,7 +133,14 @@ class Meter:
 
     def _emit(self, record: UsageRecord) -> None:
         self.record = record
-        self._recorder.record(record)
+        with tracing.span("imagegate.record") as span:
+            if span.is_recording():
+                span.set_attribute("imagegate.outcome", record.outcome)
+                span.set_attribute("gen_ai.usage.image_count", record.images)
+                span.set_attribute("imagegate.image.bytes", record.output_bytes)
+                if record.cost is not None:
+                    span.set_attribute("imagegate.cost_usd", record.cost)
+            self._recorder.record(record)
 
 
 def _pixels(size: str | None, count: int) -> int | None:
