@@ -15,6 +15,7 @@ from app.core.catalog import Catalog, build_catalog
 from app.inputs.fetch import Resolver, SafeFetcher
 from app.inputs.loader import InputLoader
 from app.observability.metrics import Metrics, MetricsSink
+from app.observability.readiness import Check, storage_check
 from app.run.async_jobs import JobRunner
 from app.run.pipeline import Pipeline
 from app.run.rehost import Rehoster
@@ -23,7 +24,7 @@ from app.run.tasks import TaskRegistry
 from app.state.base import CircuitBook, JobStore
 from app.state.circuits import MemoryCircuitBook
 from app.state.idempotency import MemoryIdempotencyStore
-from app.storage import Storage, make_storage
+from app.storage import Storage, local_directories, make_storage
 from app.usage.log_sink import LogSink
 from app.usage.recorder import Recorder, Sink
 
@@ -43,6 +44,7 @@ class Services:
     keys: KeyStore
     recorder: Recorder
     metrics: Metrics | None = None
+    readiness: tuple[Check, ...] = ()  # GET /readyz: one named check per part
 
 
 def build_services(
@@ -81,6 +83,10 @@ def build_services(
     sinks: list[Sink] = [LogSink()]  # usage sinks: one line each
     if metrics is not None:
         sinks.append(MetricsSink(metrics, (m.name for m in catalog.models), carriers))
+    readiness = [  # one line per part; the database joins as database_check(engine)
+        Check("jobs", jobs.unfinished),
+        storage_check(storage, local_directories(config.storage)),
+    ]
     return Services(
         config=config,
         catalog=catalog,
@@ -93,4 +99,5 @@ def build_services(
         keys=ConfigKeys(key.get_secret_value() for key in config.auth.keys),
         recorder=Recorder(sinks),
         metrics=metrics,
+        readiness=tuple(readiness),
     )

@@ -2,7 +2,7 @@
 
 from fastapi import APIRouter
 
-from app.api.endpoints import carriers, files, images, jobs, metrics, models
+from app.api.endpoints import carriers, files, images, jobs, metrics, models, readiness
 
 
 def build_router() -> APIRouter:
@@ -10,6 +10,6 @@ def build_router() -> APIRouter:
     included router by router: FastAPI matches each included router as a level of its own,
     which costs a measurable share of a small request."""
     router = APIRouter()
-    for endpoints in (images, jobs, models, carriers, files, metrics):
+    for endpoints in (images, jobs, models, carriers, files, metrics, readiness):
         router.routes.extend(endpoints.router.routes)
     return router
