@@ -42,6 +42,7 @@ class Scenario:
     edit_input_bytes: int = 0
     warmup: float = 1.0
     targets: tuple[Target, ...] = ()
+    observability: bool = False  # metrics and JSON logs on (off: the bench's baseline)
 
 
 # Targets that hold for every scenario's gateway process (start-up and idle memory).
@@ -62,6 +63,13 @@ SCENARIOS: tuple[Scenario, ...] = (
         "generations, 50 KB PNG, concurrency 64: throughput on one core",
         concurrency=64,
         targets=(Target("rps", ">=", 600, "/s"), Target("cpu_ms", "<=", 1.6, " ms")),
+    ),
+    Scenario(
+        "gen_small_c64_obs",
+        "gen_small_c64 with /metrics and JSON logs on: compare cpu_ms with gen_small_c64",
+        concurrency=64,
+        observability=True,
+        targets=(Target("rps", ">=", 600, "/s"), Target("cpu_ms", "<=", 1.65, " ms")),
     ),
     Scenario(
         "gen_large_c16_url",

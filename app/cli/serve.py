@@ -72,12 +72,24 @@ def run(args: argparse.Namespace) -> int:
     level = args.log_level or settings.log_level
     configure_logging(level, formatter(settings.log_format or config.logging.format))
     export_for_workers(path, level)  # each worker process configures itself from these
-    metrics_dir = multiproc.prepare(args.workers)  # before any worker imports prometheus-client
+    side = config.metrics.port if config.metrics.enabled else None
+    metrics_dir = multiproc.prepare(args.workers, side_port=side is not None)  # before workers
     try:
+        if side is not None and not _side_port(config.metrics.host, side):
+            return 2
         _serve(args)
     finally:
         multiproc.cleanup(metrics_dir)
     return 0
+
+
+def _side_port(host: str, port: int) -> bool:
+    try:
+        multiproc.serve_side_port(host, port)
+    except OSError as exc:
+        print(f"imagegate: cannot serve metrics on {host}:{port} ({exc})", file=sys.stderr)
+        return False
+    return True
 
 
 def _serve(args: argparse.Namespace) -> None:

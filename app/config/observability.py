@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 
 class _Strict(BaseModel):
@@ -19,6 +19,16 @@ class MetricsConfig(_Strict):
     label_keys: bool = Field(
         False, description="add key and team labels to request and cost counters (opt-in)"
     )
+    port: int | None = Field(
+        None, ge=1, le=65535, description="serve /metrics on this port instead of the main one"
+    )
+    host: str = Field("127.0.0.1", description="the address of metrics.port")
+
+    @field_validator("token", mode="before")
+    @classmethod
+    def _empty_is_none(cls, value: object) -> object:
+        # "${IMAGEGATE_METRICS_TOKEN:-}" resolves to "" when unset: that means "no token".
+        return None if isinstance(value, str) and not value.strip() else value
 
 
 class LoggingConfig(_Strict):

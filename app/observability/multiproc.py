@@ -14,19 +14,23 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from prometheus_client import CollectorRegistry, multiprocess
+from prometheus_client import CollectorRegistry, multiprocess, start_http_server, values
 
 ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 
-def prepare(workers: int) -> Path | None:
-    """With several workers: a fresh, empty directory for this run, handed to the workers
-    through the environment (prometheus-client reads it when a worker imports it)."""
-    if workers <= 1:
+def prepare(workers: int, *, side_port: bool = False) -> Path | None:
+    """With several workers (or a separate metrics port, served by this process): a fresh,
+    empty directory for this run, handed to the workers through the environment
+    (prometheus-client reads it when a worker imports it)."""
+    if workers <= 1 and not side_port:
         os.environ.pop(ENV, None)  # one process: plain in-memory values, nothing to share
         return None
     directory = Path(tempfile.mkdtemp(prefix="imagegate-metrics-"))
     os.environ[ENV] = str(directory)
+    # With one worker the app runs in this process, which imported prometheus-client already:
+    # its value class is chosen at import, so choose again now that the directory is set.
+    values.ValueClass = values.get_value_class()  # type: ignore[no-untyped-call]
     return directory
 
 
@@ -52,3 +56,11 @@ def worker_exit() -> None:
     """A worker's end: its live gauges (requests in flight) stop counting."""
     if active():
         multiprocess.mark_process_dead(os.getpid())  # type: ignore[no-untyped-call]
+
+
+def serve_side_port(host: str, port: int) -> None:
+    """``metrics.port``: this (the serving) process answers scrapes on its own port, from
+    every worker's files, in a thread of prometheus-client's."""
+    registry = CollectorRegistry()
+    multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+    start_http_server(port, addr=host, registry=registry)

@@ -156,6 +156,11 @@ async def test_the_metrics_token(make_config: MakeConfig) -> None:
         await scrape(client, authorization="Bearer scrape-secret")
 
 
+async def test_an_empty_token_asks_for_none(make_config: MakeConfig) -> None:
+    async with serve_in_process(make_config(metrics={"token": ""})) as client:
+        await scrape(client)
+
+
 async def test_metrics_can_be_turned_off(make_config: MakeConfig) -> None:
     async with serve_in_process(make_config(metrics={"enabled": False})) as client:
         assert (await client.get("/metrics")).status_code == 404

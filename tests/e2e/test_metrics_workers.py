@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.support.gateway import RunningGateway, stop_gateway
+from tests.support.gateway import RunningGateway, free_port, stop_gateway
 
 REQUESTS = 24
 
@@ -77,3 +77,16 @@ def test_counts_are_summed_across_two_workers(
         assert requests_total(gateway.url) == (REQUESTS, REQUESTS)
     stop_gateway(gateway)
     assert not os.path.exists(directory)
+
+
+def test_metrics_on_their_own_port(gateway_factory: Callable[..., RunningGateway]) -> None:
+    side = free_port()
+
+    def edit(data: dict[str, Any]) -> None:
+        offline(data)
+        data["metrics"] = {"port": side}
+
+    gateway = gateway_factory(edit)  # one worker: the app runs in the serving process
+    assert generate(gateway.url) == 200
+    assert httpx.get(f"{gateway.url}/metrics").status_code == 404  # moved
+    assert requests_total(f"http://127.0.0.1:{side}") == (1, 1)

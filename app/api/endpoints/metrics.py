@@ -29,8 +29,8 @@ CIRCUIT_VALUES = {"healthy": 0.0, "half_open": 1.0, "cooling_down": 2.0}
 
 @router.get("/metrics")
 async def metrics(request: Request, services: ServicesDep) -> Response:
-    if services.metrics is None:
-        raise NotFound("Metrics are off (metrics.enabled: false).")
+    if services.metrics is None or services.config.metrics.port is not None:
+        raise NotFound("Metrics are off here (metrics.enabled: false, or metrics.port is set).")
     token = services.config.metrics.token
     if token is not None and not _bearer_matches(request, token.get_secret_value()):
         raise AuthenticationFailed("/metrics needs its bearer token (metrics.token).")
