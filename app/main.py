@@ -73,7 +73,7 @@ def create_app(
     if traced:
         app.add_middleware(TraceRequests)
     if metrics is not None:
-        app.add_middleware(InFlight, gauge=metrics.in_flight)
+        app.add_middleware(InFlight, gauge=metrics.in_flight, responses=metrics.responses)
     app.add_middleware(RequestContext)
     return app
 

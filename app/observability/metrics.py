@@ -109,6 +109,12 @@ class Metrics:
         self.storage_errors = Counter(
             "imagegate_storage_errors", "Images that could not be stored.", (), registry=r
         )
+        self.responses = Counter(
+            "imagegate_http_responses",
+            "HTTP responses by endpoint and status class (refusals included).",
+            ("endpoint", "status_class"),
+            registry=r,
+        )
         self.in_flight = Gauge(
             "imagegate_requests_in_flight",
             "HTTP requests being served.",

@@ -117,11 +117,28 @@ async def test_counters_after_known_traffic(
     assert value(samples, "imagegate_request_duration_seconds_bucket", le="600.0") == 5
     assert value(samples, "imagegate_storage_errors_total") == 0
     assert value(samples, "imagegate_requests_in_flight") == 1  # the scrape itself
+    responses = "imagegate_http_responses_total"
+    assert value(samples, responses, endpoint="generations", status_class="2xx") == 4
+    assert value(samples, responses, endpoint="generations", status_class="5xx") == 1
     assert value(samples, "imagegate_async_jobs", state="unfinished") == 0
     assert value(samples, "imagegate_carrier_circuit_state", carrier="a") == 0
     assert {"a", "b"} == {
         ls["carrier"] for n, ls, _ in samples if n == "imagegate_carrier_circuit_state"
     }
+
+
+async def test_refusals_count_as_responses_with_bounded_endpoints(
+    make_config: MakeConfig,
+) -> None:
+    async with serve_in_process(make_config()) as client:
+        assert (await generate(client, n=99)).status_code == 400
+        assert (await client.get("/no/such/path/abc123")).status_code == 404
+        samples = await scrape(client)
+    responses = "imagegate_http_responses_total"
+    assert value(samples, responses, endpoint="generations", status_class="4xx") == 1
+    assert value(samples, responses, endpoint="other", status_class="4xx") == 1
+    assert value(samples, "imagegate_requests_total") == 0  # refused before any work
+    assert all("abc123" not in str(labels) for _, labels, _ in samples)
 
 
 async def test_no_request_id_prompt_or_key_in_any_label(
