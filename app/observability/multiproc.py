@@ -23,13 +23,14 @@ def prepare(workers: int, *, side_port: bool = False) -> Path | None:
     """With several workers (or a separate metrics port, served by this process): a fresh,
     empty directory for this run, handed to the workers through the environment
     (prometheus-client reads it when a worker imports it)."""
+    directory = None
     if workers <= 1 and not side_port:
         os.environ.pop(ENV, None)  # one process: plain in-memory values, nothing to share
-        return None
-    directory = Path(tempfile.mkdtemp(prefix="imagegate-metrics-"))
-    os.environ[ENV] = str(directory)
+    else:
+        directory = Path(tempfile.mkdtemp(prefix="imagegate-metrics-"))
+        os.environ[ENV] = str(directory)
     # With one worker the app runs in this process, which imported prometheus-client already:
-    # its value class is chosen at import, so choose again now that the directory is set.
+    # its value class is chosen at import, so choose again now that the environment is set.
     values.ValueClass = values.get_value_class()  # type: ignore[no-untyped-call]
     return directory
 

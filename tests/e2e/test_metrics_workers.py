@@ -4,6 +4,8 @@ the gateway makes (and removes) its own multiprocess directory, the operator set
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -61,10 +63,21 @@ def requests_total(url: str) -> tuple[float, float]:
     return total, images
 
 
+def stale_directory(path: Path) -> Path:
+    """A multiprocess directory a previous run left, holding 1000 requests."""
+    path.mkdir()
+    code = "from prometheus_client import Counter; Counter('imagegate_requests', 'x').inc(1000)"
+    env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(path)}
+    subprocess.run([sys.executable, "-c", code], env=env, check=True)
+    assert os.listdir(path)
+    return path
+
+
 def test_counts_are_summed_across_two_workers(
-    gateway_factory: Callable[..., RunningGateway],
+    gateway_factory: Callable[..., RunningGateway], tmp_path: Path
 ) -> None:
-    env = {"PROMETHEUS_MULTIPROC_DIR": ""}  # whatever the operator's shell holds is not used
+    stale = stale_directory(tmp_path / "stale")  # in the operator's shell: never read
+    env = {"PROMETHEUS_MULTIPROC_DIR": str(stale)}
     gateway = gateway_factory(offline, "--workers", "2", env=env)
     [directory] = multiproc_dirs(gateway.process.pid)
     assert os.path.isdir(directory) and "imagegate-metrics-" in directory
