@@ -116,6 +116,20 @@ class SqliteJobStore:
             ).fetchone()
         return int(row[0])
 
+    async def by_status(self) -> dict[str, int]:
+        """Unexpired jobs by status, for the metrics (every status present, zero or not)."""
+        return await asyncio.to_thread(self._by_status)
+
+    def _by_status(self) -> dict[str, int]:
+        with self._lock:
+            rows = self._db.execute(
+                "select status, count(*) from jobs where expires_at>? group by status",
+                (self._clock(),),
+            ).fetchall()
+        counts = dict.fromkeys(("queued", "running", "succeeded", "failed"), 0)
+        counts.update({str(status): int(count) for status, count in rows})
+        return counts
+
     async def fail_unfinished(self, error: bytes) -> int:
         return await asyncio.to_thread(self._fail_unfinished, error)
 

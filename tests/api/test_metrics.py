@@ -120,7 +120,8 @@ async def test_counters_after_known_traffic(
     responses = "imagegate_http_responses_total"
     assert value(samples, responses, endpoint="generations", status_class="2xx") == 4
     assert value(samples, responses, endpoint="generations", status_class="5xx") == 1
-    assert value(samples, "imagegate_async_jobs", state="unfinished") == 0
+    jobs = {ls["state"]: v for n, ls, v in samples if n == "imagegate_async_jobs"}
+    assert jobs == {"queued": 0, "running": 0, "succeeded": 1, "failed": 0}
     assert value(samples, "imagegate_carrier_circuit_state", carrier="a") == 0
     assert {"a", "b"} == {
         ls["carrier"] for n, ls, _ in samples if n == "imagegate_carrier_circuit_state"

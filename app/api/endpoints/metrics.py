@@ -54,7 +54,8 @@ async def _state_families(services: Services) -> list[Metric]:
         status = await services.circuits.status(name)
         circuits.add_metric((name,), CIRCUIT_VALUES[status.state])
     jobs = GaugeMetricFamily("imagegate_async_jobs", "Async jobs by state.", labels=("state",))
-    jobs.add_metric(("unfinished",), float(await services.jobs.unfinished()))
+    for state, count in (await services.jobs.by_status()).items():
+        jobs.add_metric((state,), float(count))
     return [circuits, jobs]
 
 
