@@ -17,6 +17,7 @@ from pathlib import Path
 from prometheus_client import CollectorRegistry, multiprocess, start_http_server, values
 
 ENV = "PROMETHEUS_MULTIPROC_DIR"
+_made_here: Path | None = None  # the directory, in the serve process that made it
 
 
 def prepare(workers: int, *, side_port: bool = False) -> Path | None:
@@ -29,6 +30,8 @@ def prepare(workers: int, *, side_port: bool = False) -> Path | None:
     else:
         directory = Path(tempfile.mkdtemp(prefix="imagegate-metrics-"))
         os.environ[ENV] = str(directory)
+    global _made_here
+    _made_here = directory
     # With one worker the app runs in this process, which imported prometheus-client already:
     # its value class is chosen at import, so choose again now that the environment is set.
     values.ValueClass = values.get_value_class()  # type: ignore[no-untyped-call]
@@ -54,9 +57,12 @@ def scrape_registry(own: CollectorRegistry) -> CollectorRegistry:
 
 
 def worker_exit() -> None:
-    """A worker's end: its live gauges (requests in flight) stop counting."""
+    """A worker's end: its live gauges (requests in flight) stop counting. With one worker the
+    app ends inside the serve process, which uvicorn then ends by the signal it caught, before
+    ``serve`` could clean up: the directory goes now."""
     if active():
         multiprocess.mark_process_dead(os.getpid())  # type: ignore[no-untyped-call]
+    cleanup(_made_here)
 
 
 def serve_side_port(host: str, port: int) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tempfile
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -103,3 +104,8 @@ def test_metrics_on_their_own_port(gateway_factory: Callable[..., RunningGateway
     assert generate(gateway.url) == 200
     assert httpx.get(f"{gateway.url}/metrics").status_code == 404  # moved
     assert requests_total(f"http://127.0.0.1:{side}") == (1, 1)
+    [directory] = Path(tempfile.gettempdir()).glob(
+        f"imagegate-metrics-*/counter_{gateway.process.pid}.db"
+    )
+    stop_gateway(gateway)
+    assert not directory.parent.exists()  # removed, though uvicorn ends the process by SIGTERM
