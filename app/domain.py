@@ -172,6 +172,7 @@ class Generation:
     attempts: tuple[str, ...] = field(default=())
     # An offline carrier stood in after the real carriers failed (the operator opted in).
     offline_fallback: bool = False
+    attempt_seconds: tuple[float, ...] = ()  # each attempt's duration, in the order of attempts
 
 
 BudgetPeriod = Literal["day", "week", "month", "total"]
@@ -277,3 +278,6 @@ class UsageRecord:
     # reservation itself, settled from this record (``app.access.settlement``).
     estimated_cost_nanos: int | None = None
     charge: Charge | None = None  # what admission reserved: settled from this record
+    attempt_seconds: tuple[float, ...] = ()
+    adjustments: tuple[str, ...] = ()
+    storage_errors: int = 0  # images answered as base64 because storing them failed

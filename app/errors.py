@@ -74,6 +74,7 @@ class GatewayError(Exception):
         self.headers: dict[str, str] = {}
         # What was tried before this error (``carrier:outcome``), for the client and the record.
         self.attempts: tuple[str, ...] = ()
+        self.attempt_seconds: tuple[float, ...] = ()
 
     def envelope(self) -> dict[str, dict[str, str | None]]:
         return {

@@ -8,12 +8,15 @@ from typing import TYPE_CHECKING
 
 import httpx
 from fastapi import FastAPI
+from prometheus_client import CollectorRegistry
 
 from app import __version__
 from app.api import build_router, exception_handlers
 from app.api.cors import add_cors
+from app.api.in_flight import InFlight
 from app.api.middleware import RequestContext
 from app.api.state import State
+from app.api.tracing_middleware import TraceRequests
 from app.carriers import CARRIER_OPTIONS
 from app.carriers.http import TransportFactory, UpstreamClient, default_transport
 from app.config import GatewayConfig, load_config
@@ -21,7 +24,10 @@ from app.config.settings import Settings, admin_keys, database_url, environment
 from app.db.engine import create_engine
 from app.db.migrate import upgrade
 from app.inputs.fetch import Resolver
+from app.observability import multiproc, tracing
+from app.observability.json_logs import formatter
 from app.observability.logs import configure_logging
+from app.observability.metrics import Metrics
 from app.observability.redact import redacted_logs
 from app.run.shutdown import stop_signals
 from app.run.tasks import TaskRegistry
@@ -45,6 +51,10 @@ def create_app(
     upstream transport (tests pass ones that respx or fakes control). ``stop_on_signals``:
     under a server, SIGTERM starts the requests' grace period. ``database``: an engine the
     caller owns and has migrated (tests, the bench); by default the app opens its own."""
+    on = config.metrics
+    metrics = Metrics(CollectorRegistry(), label_keys=on.label_keys) if on.enabled else None
+    traced = tracing.is_on() or tracing.wanted(config.tracing.enabled, environment())
+    provider = None if tracing.is_on() or not traced else tracing.enable()  # ours to flush
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[State]:
@@ -62,7 +72,9 @@ def create_app(
             stack.enter_context(redacted_logs(configured_secrets(config)))
             http = await stack.enter_async_context(client)
             admins = admin_keys(settings, config)
-            services = build_services(config, http, tasks, engine, resolver, admin_keys=admins)
+            services = build_services(
+                config, http, tasks, engine, resolver, admin_keys=admins, metrics=metrics
+            )
             await services.jobs.recover()
             await services.admission.release_stale(services.catalog)  # a crash's holds
             services.ledger.start()
@@ -74,6 +86,9 @@ def create_app(
             finally:  # after the work: its usage rows and budget charges too
                 await services.settlement.close()
                 await services.ledger.close()
+        multiproc.worker_exit()
+        if provider is not None:
+            provider.shutdown()
 
     app = FastAPI(
         title="Imagegate",
@@ -85,6 +100,10 @@ def create_app(
     )
     exception_handlers.install(app)
     app.include_router(build_router())
+    if traced:
+        app.add_middleware(TraceRequests)
+    if metrics is not None:
+        app.add_middleware(InFlight, gauge=metrics.in_flight, responses=metrics.responses)
     app.add_middleware(RequestContext)
     if config.server.cors_origins:
         add_cors(app, config.server.cors_origins)  # outermost: errors carry CORS headers too
@@ -96,6 +115,7 @@ def app_from_environment() -> FastAPI:
     (``IMAGEGATE_CONFIG``, ``IMAGEGATE_LOG_LEVEL``). Each worker process configures its own
     logging here, so ``--workers N`` logs like a single process."""
     settings = Settings()
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, formatter(settings.log_format or "text"))
     config = load_config(settings.config, environment(), CARRIER_OPTIONS)
+    configure_logging(settings.log_level, formatter(settings.log_format or config.logging.format))
     return create_app(config, settings=settings, stop_on_signals=True)

@@ -26,6 +26,8 @@ from app.db.budgets import Budgets
 from app.inputs.decoding import Decoder, tune_allocator
 from app.inputs.fetch import Resolver, SafeFetcher
 from app.inputs.loader import InputLoader
+from app.observability.metrics import Metrics, MetricsSink
+from app.observability.readiness import Check, database_check, storage_check
 from app.observability.redact import Redactor
 from app.run.async_jobs import JobRunner
 from app.run.pipeline import Pipeline
@@ -38,10 +40,10 @@ from app.state.circuits import MemoryCircuitBook
 from app.state.counters import MemoryCounters
 from app.state.db_idempotency import DbIdempotencyStore
 from app.state.db_jobs import DbJobStore, instance_id
-from app.storage import Storage, make_storage
+from app.storage import Storage, local_directories, make_storage
 from app.usage.ledger import LedgerSink
 from app.usage.log_sink import LogSink
-from app.usage.recorder import Recorder
+from app.usage.recorder import Recorder, Sink
 from app.usage.reports import Reports
 
 if TYPE_CHECKING:
@@ -70,6 +72,8 @@ class Services:
     admin_keys: AdminKeys
     admission: Admission
     settlement: Settlement
+    metrics: Metrics | None = None
+    readiness: tuple[Check, ...] = ()  # GET /readyz: one named check per part
 
 
 def build_services(
@@ -80,6 +84,7 @@ def build_services(
     resolver: Resolver | None = None,
     *,
     admin_keys: Sequence[str] = (),
+    metrics: Metrics | None = None,
 ) -> Services:
     server = config.server
     tune_allocator()
@@ -120,6 +125,16 @@ def build_services(
     counters = MemoryCounters()
     leases = Leases(Budgets(engine), tasks.spawn, interval=config.auth.budget_sync_interval)
     settlement = Settlement(counters, leases, tasks.spawn)
+    job_store = DbJobStore(engine, instance=instance)
+    # usage sinks, one line each: the log line, the ledger, budget settlement, the metrics
+    sinks: list[Sink] = [LogSink(), ledger, settlement]
+    if metrics is not None:
+        sinks.append(MetricsSink(metrics, (m.name for m in catalog.models), carriers))
+    readiness = (  # one line per part
+        database_check(engine),
+        Check("jobs", job_store.unfinished),
+        storage_check(storage, local_directories(config.storage)),
+    )
     return Services(
         config=config,
         catalog=catalog,
@@ -127,15 +142,14 @@ def build_services(
         stopping=stopping,
         circuits=circuits,
         enabled_carriers=frozenset(carriers),
-        jobs=JobRunner(DbJobStore(engine, instance=instance), tasks, config.jobs),
+        jobs=JobRunner(job_store, tasks, config.jobs),
         storage=storage,
         inputs=InputLoader(config, SafeFetcher(config.fetch, resolver), storage),
         keys=GatewayKeys(
             ConfigKeys(key.get_secret_value() for key in config.auth.keys),
             DbKeys(engine, ttl=config.auth.key_cache_ttl),
         ),
-        # usage sinks, one line each: the log line, the ledger, budget settlement
-        recorder=Recorder([LogSink(), ledger, settlement]),
+        recorder=Recorder(sinks),
         engine=engine,
         registry=Registry(engine, resolve_model=lambda name: catalog.resolve(name).name),
         reports=Reports(engine),
@@ -143,6 +157,8 @@ def build_services(
         admin_keys=AdminKeys(admin_keys),
         admission=Admission(counters, leases, carriers),
         settlement=settlement,
+        metrics=metrics,
+        readiness=readiness,
     )
 
 

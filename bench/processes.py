@@ -99,6 +99,8 @@ def start_gateway(
         "BENCH_MOCK_PORT": str(mock_port),
         "BENCH_STORAGE_DIR": str(storage),
         "BENCH_RESPONSE_FORMAT": scenario.response_format,
+        "BENCH_METRICS": "true" if scenario.observability else "false",
+        "BENCH_LOG_FORMAT": "json" if scenario.observability else "text",
     }
     env.pop("IMAGEGATE_CONFIG", None)
     command = [

@@ -43,6 +43,7 @@ class Scenario:
     warmup: float = 1.0
     keys: int = 0  # client keys with budgets and rate limits in an SQLite database (0: open)
     targets: tuple[Target, ...] = ()
+    observability: bool = False  # metrics and JSON logs on (off: the bench's baseline)
 
 
 # Targets that hold for every scenario's gateway process (start-up and idle memory).
@@ -63,6 +64,13 @@ SCENARIOS: tuple[Scenario, ...] = (
         "generations, 50 KB PNG, concurrency 64: throughput on one core",
         concurrency=64,
         targets=(Target("rps", ">=", 600, "/s"), Target("cpu_ms", "<=", 1.6, " ms")),
+    ),
+    Scenario(
+        "gen_small_c64_obs",
+        "gen_small_c64 with /metrics and JSON logs on: compare cpu_ms with gen_small_c64",
+        concurrency=64,
+        observability=True,
+        targets=(Target("rps", ">=", 600, "/s"), Target("cpu_ms", "<=", 1.65, " ms")),
     ),
     Scenario(
         "gen_large_c16_url",

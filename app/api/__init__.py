@@ -11,7 +11,9 @@ from app.api.endpoints import (
     images,
     jobs,
     key,
+    metrics,
     models,
+    readiness,
 )
 
 
@@ -20,7 +22,7 @@ def build_router() -> APIRouter:
     included router by router: FastAPI matches each included router as a level of its own,
     which costs a measurable share of a small request."""
     router = APIRouter()
-    for endpoints in (images, jobs, models, carriers, files, key):
+    for endpoints in (images, jobs, models, carriers, files, key, metrics, readiness):
         router.routes.extend(endpoints.router.routes)
     for admin in (admin_keys, admin_teams, admin_usage):
         router.routes.extend(admin.router.routes)

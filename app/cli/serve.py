@@ -20,7 +20,10 @@ from app.cli.common import (
 )
 from app.cli.limits import raise_open_files_limit
 from app.cli.preflight import first_problem
+from app.config import GatewayConfig
 from app.config.settings import database_url, export_for_workers
+from app.observability import multiproc
+from app.observability.json_logs import formatter
 from app.observability.logs import configure_logging
 
 HELP = "serve the gateway"
@@ -72,9 +75,30 @@ def run(args: argparse.Namespace) -> int:
         print(f"imagegate: {problem}", file=sys.stderr)
         return 2
     level = args.log_level or settings.log_level
-    configure_logging(level)
+    configure_logging(level, formatter(settings.log_format or config.logging.format))
     raise_open_files_limit(config.server.max_connections)
     export_for_workers(path, level)  # each worker process configures itself from these
+    side = config.metrics.port if config.metrics.enabled else None
+    metrics_dir = multiproc.prepare(args.workers, side_port=side is not None)  # before workers
+    try:
+        if side is not None and not _side_port(config.metrics.host, side):
+            return 2
+        _serve(args, config)
+    finally:
+        multiproc.cleanup(metrics_dir)
+    return 0
+
+
+def _side_port(host: str, port: int) -> bool:
+    try:
+        multiproc.serve_side_port(host, port)
+    except OSError as exc:
+        print(f"imagegate: cannot serve metrics on {host}:{port} ({exc})", file=sys.stderr)
+        return False
+    return True
+
+
+def _serve(args: argparse.Namespace, config: GatewayConfig) -> None:
     uvicorn.run(
         "app.main:app_from_environment",
         factory=True,
@@ -90,7 +114,6 @@ def run(args: argparse.Namespace) -> int:
         timeout_graceful_shutdown=int(config.server.request_grace) + 5,
         backlog=4096,
     )
-    return 0
 
 
 def _is_loopback(host: str) -> bool:

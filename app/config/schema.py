@@ -15,6 +15,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, SecretStr, field_validator
 
 from app.config.allow import AllowRule, parse_allow_entry
+from app.config.observability import LoggingConfig, MetricsConfig, TracingConfig
 from app.config.rules import EditSupport, RuleSet
 
 ResponseFormat = Literal["url", "b64_json", "b64_ephemeral"]
@@ -304,6 +305,9 @@ class GatewayConfig(_Strict):
     database: DatabaseConfig = DatabaseConfig()
     ledger: LedgerConfig = LedgerConfig()
     fetch: FetchConfig = FetchConfig()
+    metrics: MetricsConfig = MetricsConfig()
+    logging: LoggingConfig = LoggingConfig()
+    tracing: TracingConfig = TracingConfig()
     rules_file: str = "rules.yaml"
     rule_sets: dict[str, RuleSet] = {}
     carriers: tuple[CarrierConfig, ...] = Field(min_length=1)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Literal
 
 from pydantic import SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -24,6 +25,7 @@ class Settings(BaseSettings):
     config: Path = Path("config/gateway.yaml")
     allow_open: bool = False
     log_level: str = "info"
+    log_format: Literal["text", "json"] | None = None  # overrides the config's logging.format
     database_url: SecretStr | None = None  # overrides the config's database.url
     admin_key: SecretStr | None = None  # joins the config's auth.admin_keys
 

@@ -1,1 +1,1 @@
-"""Logs (with the request id) now; metrics and traces join here."""
+"""Operating the gateway: logs (text or JSON, with request ids), metrics, traces, readiness."""

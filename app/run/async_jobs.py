@@ -29,6 +29,18 @@ class JobRunner:
         self._config = config
         self._slots = asyncio.Semaphore(config.max_running)
 
+    async def unfinished(self) -> int:
+        """Jobs queued or running (in every process sharing the store)."""
+        return await self._store.unfinished()
+
+    async def by_status(self) -> dict[str, int]:
+        """Jobs by status when the store can count them so, else just the unfinished ones."""
+        by_status = getattr(self._store, "by_status", None)
+        if by_status is None:
+            return {"unfinished": await self._store.unfinished()}
+        counts: dict[str, int] = await by_status()
+        return counts
+
     async def recover(self) -> None:
         restarted = GatewayError(
             "The gateway restarted before this job finished.", code="job_interrupted"

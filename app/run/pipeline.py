@@ -33,6 +33,7 @@ from app.domain import (
     UpstreamImage,
 )
 from app.errors import GatewayError
+from app.observability import tracing
 from app.observability.redact import Redactor
 from app.run.masking import mask_failure, mask_partial, mask_result
 from app.run.rehost import NotAnImage, Rehoster
@@ -46,10 +47,12 @@ class _Attempts:
     failures: list[tuple[str, CarrierFailure]] = field(default_factory=list)
     labels: list[str] = field(default_factory=list)
     real: bool = False  # whether real (not offline) routes were among the candidates
+    seconds: list[float] = field(default_factory=list)
 
-    def failed(self, carrier: str, failure: CarrierFailure) -> None:
+    def failed(self, carrier: str, failure: CarrierFailure, seconds: float) -> None:
         self.failures.append((carrier, failure))
         self.labels.append(f"{carrier}:{failure.outcome}")
+        self.seconds.append(seconds)
 
 
 @dataclass
@@ -89,20 +92,30 @@ class Pipeline:
             retries = 0
             while await self.health.admit(route.carrier):
                 emitted = False
+                started = self.clock()
+                generation: Generation | None = None
                 try:
-                    async with aclosing(self._attempt(job, route, ends, streaming)) as events:
-                        async for event in events:
-                            if isinstance(event, PartialImage):
-                                emitted = True
-                                yield event
-                                continue
-                            await self.health.succeeded(route.carrier)
-                            attempts.labels.append(f"{route.carrier}:200")
-                            yield self._finish(job, route, *event, attempts)
-                            return
+                    with tracing.span("imagegate.attempt") as span:
+                        if span.is_recording():
+                            _describe_attempt(span, route, retries)
+                        async with aclosing(self._attempt(job, route, ends, streaming)) as events:
+                            async for event in events:
+                                if isinstance(event, PartialImage):
+                                    emitted = True
+                                    yield event
+                                    continue
+                                await self.health.succeeded(route.carrier)
+                                attempts.labels.append(f"{route.carrier}:200")
+                                attempts.seconds.append(self.clock() - started)
+                                generation = self._finish(job, route, *event, attempts)
+                                break
+                    if generation is not None:
+                        yield generation
+                        return
                 except CarrierFailure as failure:
                     failure = mask_failure(self.redactor, failure)
-                    decision = await self._failed(route, failure, retries, ends, attempts)
+                    attempts.failed(route.carrier, failure, self.clock() - started)
+                    decision = await self._failed(route, failure, retries, ends)
                     # Once the client has seen partial images, no other attempt may follow.
                     if emitted or decision.action == "stop":
                         raise await self._give_up(spec, attempts) from None
@@ -118,10 +131,8 @@ class Pipeline:
         failure: CarrierFailure,
         retries: int,
         ends: float,
-        attempts: _Attempts,
     ) -> routing.Decision:
-        """Note a failed attempt (attempt labels, circuit breaker) and decide what comes next."""
-        attempts.failed(route.carrier, failure)
+        """Note a failed attempt in the circuit breaker and decide what comes next."""
         await self._record(route.carrier, failure)
         remaining = ends - self.clock()
         return routing.decide(failure, retries, route.retries, self.retry, remaining, self.rng)
@@ -169,6 +180,7 @@ class Pipeline:
             return routing.all_cooling_down(spec, await self._soonest_recovery(spec))
         error = routing.final_error(attempts.failures)
         error.attempts = tuple(attempts.labels)
+        error.attempt_seconds = tuple(attempts.seconds)
         return error
 
     async def _record(self, carrier: str, failure: CarrierFailure) -> None:
@@ -185,6 +197,16 @@ class Pipeline:
         return None if soonest is None else max(1.0, soonest)
 
     async def _keep(
+        self, job: ImageJob, result: CarrierResult, *, keep_b64: bool
+    ) -> tuple[StoredImage, ...]:
+        with tracing.span("imagegate.store") as span:
+            stored = await self._store(job, result, keep_b64=keep_b64)
+            if span.is_recording():
+                span.set_attribute("imagegate.image.count", len(stored))
+                span.set_attribute("imagegate.image.bytes", sum(i.byte_size for i in stored))
+            return stored
+
+    async def _store(
         self, job: ImageJob, result: CarrierResult, *, keep_b64: bool
     ) -> tuple[StoredImage, ...]:
         keep = functools.partial(self.rehoster.keep, keep_b64=keep_b64)
@@ -226,6 +248,7 @@ class Pipeline:
             adjustments=job.adjustments,
             attempts=tuple(attempts.labels),
             offline_fallback=route.offline and attempts.real,
+            attempt_seconds=tuple(attempts.seconds),
         )
 
 
@@ -250,3 +273,9 @@ async def _each(
     if len(images) == 1:
         return (await keep(images[0], response_format),)
     return tuple(await asyncio.gather(*(keep(image, response_format) for image in images)))
+
+
+def _describe_attempt(span: tracing.SpanLike, route: Route, retries: int) -> None:
+    span.set_attribute("gen_ai.provider.name", route.carrier)
+    span.set_attribute("gen_ai.request.model", route.upstream_model)
+    span.set_attribute("imagegate.attempt.retry", retries)

@@ -207,7 +207,7 @@ def decode(body: bytes) -> Generation:
     """The generation :func:`encode` wrote; fields this version does not know are dropped."""
     data = {k: v for k, v in orjson.loads(body).items() if k in _GENERATION}
     images = tuple(_image(item) for item in data.pop("images", ()))
-    for name in ("adjustments", "attempts"):
+    for name in ("adjustments", "attempts", "attempt_seconds"):
         data[name] = tuple(data.get(name) or ())
     return Generation(images=images, **data)
 

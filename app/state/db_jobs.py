@@ -139,6 +139,19 @@ class DbJobStore:
             )
         return int(count or 0)
 
+    async def by_status(self) -> dict[str, int]:
+        """Unexpired jobs by status, for the metrics (every status present, zero or not)."""
+        query = (
+            select(AsyncJob.status, func.count())
+            .where(AsyncJob.expires_at > from_timestamp(self._clock()))
+            .group_by(AsyncJob.status)
+        )
+        async with self._engine.connect() as connection:
+            rows = (await connection.execute(query)).all()
+        counts = dict.fromkeys(("queued", "running", "succeeded", "failed"), 0)
+        counts.update({str(status): int(count) for status, count in rows})
+        return counts
+
     async def fail_unfinished(self, error: bytes) -> int:
         async with self._engine.begin() as connection:
             result = await connection.execute(

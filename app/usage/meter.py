@@ -15,6 +15,7 @@ from typing import Any
 
 from app.domain import Charge, Generation, Operation, Outcome, Principal, UsageRecord
 from app.errors import GatewayError
+from app.observability import tracing
 from app.observability.logs import request_id_var
 from app.usage.recorder import Recorder
 
@@ -66,6 +67,9 @@ class Meter:
             "succeeded",
             carrier=generation.carrier,
             attempts=() if replay else generation.attempts,
+            attempt_seconds=() if replay else generation.attempt_seconds,
+            adjustments=generation.adjustments,
+            storage_errors=_unstored(generation),
             images=len(images),
             pixels=_pixels(generation.size, len(images)),
             output_bytes=sum(image.byte_size for image in images),
@@ -97,7 +101,17 @@ class Meter:
         else:
             code = "internal_error"
         attempts = error.attempts if isinstance(error, GatewayError) else ()
-        self._emit(self._build("failed", error_code=code, attempts=attempts))
+        seconds = error.attempt_seconds if isinstance(error, GatewayError) else ()
+        stored = int(code == "storage_failed")
+        self._emit(
+            self._build(
+                "failed",
+                error_code=code,
+                attempts=attempts,
+                attempt_seconds=seconds,
+                storage_errors=stored,
+            )
+        )
 
     def refused(self, error: BaseException) -> None:
         """The edge's report: counts only when no detached work owns the outcome."""
@@ -112,6 +126,7 @@ class Meter:
             request_id=self._request_id,
             principal_id=self._principal.id,
             principal_name=self._principal.name,
+            team=self._principal.team,
             model=self._model,
             operation=self._operation,
             outcome=outcome,
@@ -120,7 +135,6 @@ class Meter:
             async_job=self._async_job,
             client_gone=self.client_gone,
             created_at=self._created_at,
-            team=self._principal.team,
             prompt=self._prompt,
             estimated_cost_nanos=self.charge.estimate_nanos if self.charge else None,
             charge=self.charge,
@@ -129,7 +143,14 @@ class Meter:
 
     def _emit(self, record: UsageRecord) -> None:
         self.record = record
-        self._recorder.record(record)
+        with tracing.span("imagegate.record") as span:
+            if span.is_recording():
+                span.set_attribute("imagegate.outcome", record.outcome)
+                span.set_attribute("gen_ai.usage.image_count", record.images)
+                span.set_attribute("imagegate.image.bytes", record.output_bytes)
+                if record.cost_nanos is not None:
+                    span.set_attribute("imagegate.cost_usd", record.cost_nanos / 1e9)
+            self._recorder.record(record)
 
 
 def _pixels(size: str | None, count: int) -> int | None:
@@ -137,6 +158,13 @@ def _pixels(size: str | None, count: int) -> int | None:
     if not (width.isdigit() and height.isdigit()):
         return None
     return int(width) * int(height) * count
+
+
+def _unstored(generation: Generation) -> int:
+    """Images that should have been stored (a URL was asked for) but went out as base64."""
+    if generation.response_format != "url":
+        return 0
+    return sum(1 for image in generation.images if image.ref is None)
 
 
 def _int(value: object) -> int | None:

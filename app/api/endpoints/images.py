@@ -11,6 +11,8 @@ from app.api.forms import read_edit_request, read_json_object
 from app.api.request_meta import own_origins
 from app.api.state import ServicesDep
 from app.core.normalize import normalize
+from app.domain import ImageJob
+from app.observability import tracing
 
 router = APIRouter()
 
@@ -21,15 +23,19 @@ async def create_generation(
     request: Request, services: ServicesDep, principal: PrincipalDep
 ) -> Response:
     server = services.config.server
-    raw = await read_json_object(request, server.max_json_bytes)
-    spec = services.catalog.resolve(raw.get("model"))
-    job = normalize(
-        raw,
-        operation="generate",
-        model=spec.name,
-        rules=spec.rules,
-        default_response_format=server.default_response_format,
-    )
+    with tracing.span("imagegate.parse"):
+        raw = await read_json_object(request, server.max_json_bytes)
+    with tracing.span("imagegate.normalize") as span:
+        spec = services.catalog.resolve(raw.get("model"))
+        job = normalize(
+            raw,
+            operation="generate",
+            model=spec.name,
+            rules=spec.rules,
+            default_response_format=server.default_response_format,
+        )
+        if span.is_recording():
+            _describe(job)
     return await respond(request, services, principal, job, spec)
 
 
@@ -39,20 +45,40 @@ async def create_edit(request: Request, services: ServicesDep, principal: Princi
     inputs = services.inputs
     spool = inputs.spool()  # owned by the work from here on: closed when it ends
     try:
-        edit = await read_edit_request(request, spool, inputs.limits, inputs.json_in_flight)
-        spec = services.catalog.resolve(edit.params.get("model"))
-        own = own_origins(request, services.config.storage, services.config.server)
-        images, mask = await inputs.load(edit, spec.rules, spec.name, spool, own)
-        job = normalize(
-            edit.params,
-            operation="edit",
-            model=spec.name,
-            rules=spec.rules,
-            default_response_format=services.config.server.default_response_format,
-            images=images,
-            mask=mask,
-        )
+        with tracing.span("imagegate.parse"):
+            edit = await read_edit_request(request, spool, inputs.limits, inputs.json_in_flight)
+            spec = services.catalog.resolve(edit.params.get("model"))
+            own = own_origins(request, services.config.storage, services.config.server)
+            images, mask = await inputs.load(edit, spec.rules, spec.name, spool, own)
+        with tracing.span("imagegate.normalize") as span:
+            job = normalize(
+                edit.params,
+                operation="edit",
+                model=spec.name,
+                rules=spec.rules,
+                default_response_format=services.config.server.default_response_format,
+                images=images,
+                mask=mask,
+            )
+            if span.is_recording():
+                _describe(job)
     except BaseException:
         spool.close()
         raise
     return await respond(request, services, principal, job, spec, cleanup=spool.close)
+
+
+def _describe(job: ImageJob) -> None:
+    """The request span's image attributes (GenAI conventions where they exist)."""
+    tracing.annotate_request(
+        {
+            "gen_ai.operation.name": "generate_content",
+            "gen_ai.output.type": "image",
+            "gen_ai.request.model": job.model,
+            "gen_ai.request.choice.count": job.n,
+            "imagegate.operation": job.operation,
+            "imagegate.image.size": job.size or "auto",
+            "imagegate.image.quality": job.quality or "auto",
+            "imagegate.stream": job.stream,
+        }
+    )

@@ -27,6 +27,7 @@ from app.carriers.openai.wire import upstream_params
 from app.core.catalog import Route
 from app.core.failures import CARRIER_PROBLEMS, CarrierFailure, classify_status
 from app.domain import CarrierResult, ImageJob, PartialImage, UpstreamImage
+from app.observability.logs import request_id_var
 
 log = logging.getLogger(__name__)
 _ECHOED = ("size", "quality", "background", "output_format")
@@ -92,12 +93,13 @@ class OpenAICarrier:
                     {
                         "data": edit_fields(job, route, stream=stream),
                         "files": edit_files(job, files),
-                        "headers": self._edit_headers,
+                        "headers": {**self._edit_headers, "x-request-id": request_id_var.get()},
                     },
                 )
             return
         body = orjson.dumps(upstream_params(job, route, stream=stream))
-        yield self._generations_url, {"content": body, "headers": self._json_headers}
+        headers = {**self._json_headers, "x-request-id": request_id_var.get()}  # for their logs
+        yield self._generations_url, {"content": body, "headers": headers}
 
     def _url(self, path: str | httpx.URL) -> str | httpx.URL:
         return path if isinstance(path, httpx.URL) else self._base_url + path

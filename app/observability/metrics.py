@@ -1,0 +1,258 @@
+"""Prometheus metrics, fed by the record stage: one :class:`MetricsSink` per process.
+
+Every label value is bounded: models and carriers come from the config, qualities and
+parameters from fixed sets, sizes are reduced to a class, error codes to the gateway's own;
+anything else is counted as ``other``. Key and team names are labels only when the operator
+opts in (``metrics.label_keys``). Never request ids, prompts or anything a client chose freely.
+
+With ``imagegate serve --workers N`` the values live in prometheus-client's multiprocess files
+(``app.observability.multiproc``) and a scrape sums every worker's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import TypeVar
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.metrics import MetricWrapperBase
+
+from app.core.failures import classify_status
+from app.domain import UsageRecord
+from app.errors import GatewayError
+
+M = TypeVar("M", bound=MetricWrapperBase)
+
+# Base units (seconds); image requests run long, so the buckets reach ten minutes.
+LATENCY_BUCKETS = (0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 45, 60, 90, 120, 180, 300, 450, 600)
+QUALITIES = frozenset({"low", "medium", "high", "auto", "standard", "hd"})
+PARAMETERS = frozenset(
+    ("size", "quality", "style", "moderation", "background", "output_format")
+    + ("output_compression", "input_fidelity", "n", "partial_images", "response_format")
+)
+FAILURE_CLASSES = frozenset({"rejected", "carrier", "rate_limited", "transient", "timeout"})
+OTHER = "other"
+NONE = "none"
+
+_REQUEST = ("endpoint", "mode", "model", "carrier", "outcome", "error")
+_IMAGE = ("model", "carrier", "quality", "size_class")
+
+
+class Metrics:
+    """The gateway's metric families, on ``registry`` (one per app: tests read exact values)."""
+
+    def __init__(self, registry: CollectorRegistry, *, label_keys: bool = False) -> None:
+        keys = ("key", "team") if label_keys else ()
+        self.registry = registry
+        self.label_keys = label_keys
+        r = registry
+        self.requests = Counter(
+            "imagegate_requests",
+            "Image requests by endpoint, mode and outcome.",
+            (*_REQUEST, *keys),
+            registry=r,
+        )
+        self.images = Counter("imagegate_images", "Images returned.", _IMAGE, registry=r)
+        self.pixels = Counter(
+            "imagegate_output_pixels", "Pixels of the images returned.", _IMAGE, registry=r
+        )
+        self.bytes = Counter(
+            "imagegate_output_bytes",
+            "Bytes of the images returned and re-hosted.",
+            ("model", "carrier"),
+            registry=r,
+        )
+        self.cost = Counter(
+            "imagegate_cost_usd",
+            "Cost of the requests, in US dollars.",
+            ("model", "carrier", *keys),
+            registry=r,
+        )
+        self.unpriced = Counter(
+            "imagegate_unpriced_requests",
+            "Successful requests without a price.",
+            ("model",),
+            registry=r,
+        )
+        self.duration = Histogram(
+            "imagegate_request_duration_seconds",
+            "End-to-end duration of image requests.",
+            ("endpoint", "model", "outcome"),
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.attempt_duration = Histogram(
+            "imagegate_upstream_attempt_duration_seconds",
+            "Duration of each upstream attempt, by carrier, model and result.",
+            ("carrier", "model", "result"),
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.retries = Counter(
+            "imagegate_retries",
+            "Attempts retried on the same carrier, by failure class.",
+            ("model", "carrier", "failure_class"),
+            registry=r,
+        )
+        self.fallbacks = Counter(
+            "imagegate_fallbacks",
+            "Moves to the next carrier after a failure, by failure class.",
+            ("model", "from_carrier", "to_carrier", "failure_class"),
+            registry=r,
+        )
+        self.adjustments = Counter(
+            "imagegate_param_adjustments",
+            "Parameters the gateway adjusted, by parameter.",
+            ("model", "parameter"),
+            registry=r,
+        )
+        self.storage_errors = Counter(
+            "imagegate_storage_errors", "Images that could not be stored.", (), registry=r
+        )
+        self.responses = Counter(
+            "imagegate_http_responses",
+            "HTTP responses by endpoint and status class (refusals included).",
+            ("endpoint", "status_class"),
+            registry=r,
+        )
+        self.in_flight = Gauge(
+            "imagegate_requests_in_flight",
+            "HTTP requests being served.",
+            registry=r,
+            multiprocess_mode="livesum",
+        )
+        self.budget_remaining = Gauge(
+            "imagegate_budget_remaining_usd",
+            "Budget left per team, in US dollars.",
+            ("team",),
+            registry=r,
+            multiprocess_mode="mostrecent",
+        )
+
+
+class MetricsSink:
+    """The record stage's metrics sink: a few counter increments per request, with the label
+    children cached per label tuple so the hot path does no label validation."""
+
+    def __init__(self, metrics: Metrics, models: Iterable[str], carriers: Iterable[str]) -> None:
+        self._m = metrics
+        self._models = frozenset(models)
+        self._carriers = frozenset(carriers)
+        self._label_keys = metrics.label_keys
+        self._children: dict[tuple[MetricWrapperBase, tuple[str, ...]], MetricWrapperBase] = {}
+
+    def _child(self, metric: M, *labels: str) -> M:
+        """The metric's child for these labels, made once (labels are bounded)."""
+        key = (metric, labels)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = metric.labels(*labels)
+        return child  # type: ignore[return-value]
+
+    def write(self, record: UsageRecord) -> None:
+        m = self._m
+        model = record.model if record.model in self._models else OTHER
+        carrier = self._carrier(record.carrier)
+        endpoint = record.operation
+        mode = "stream" if record.stream else "async" if record.async_job else "sync"
+        labels: tuple[str, ...] = (
+            endpoint,
+            mode,
+            model,
+            carrier,
+            record.outcome,
+            _error(record.error_code),
+        )
+        if self._label_keys:
+            labels = (*labels, record.principal_name, record.team or NONE)
+        self._child(m.requests, *labels).inc()
+        self._child(m.duration, endpoint, model, record.outcome).observe(record.latency)
+        if record.images:
+            self._images(record, model, carrier)
+        if record.attempts:
+            self._attempts(record, model)
+        for note in record.adjustments:
+            parameter = note.partition(":")[0]
+            self._child(m.adjustments, model, parameter if parameter in PARAMETERS else OTHER).inc()
+        if record.storage_errors:
+            m.storage_errors.inc(record.storage_errors)
+
+    def _images(self, record: UsageRecord, model: str, carrier: str) -> None:
+        m = self._m
+        quality = record.quality if record.quality in QUALITIES else OTHER
+        labels = (model, carrier, quality, size_class(record.pixels, record.images))
+        self._child(m.images, *labels).inc(record.images)
+        if record.pixels:
+            self._child(m.pixels, *labels).inc(record.pixels)
+        self._child(m.bytes, model, carrier).inc(record.output_bytes)
+        if record.replay:
+            return
+        if record.cost_nanos is None:
+            self._child(m.unpriced, model).inc()
+            return
+        cost: tuple[str, ...] = (model, carrier)
+        if self._label_keys:
+            cost = (*cost, record.principal_name, record.team or NONE)
+        self._child(m.cost, *cost).inc(record.cost_nanos / 1e9)  # USD: a float is fine here
+
+    def _attempts(self, record: UsageRecord, model: str) -> None:
+        m = self._m
+        seconds = record.attempt_seconds
+        attempts = [label.rpartition(":") for label in record.attempts]
+        for index, (name, _, outcome) in enumerate(attempts):
+            carrier = self._carrier(name)
+            failure = _failure_class(outcome)
+            if index < len(seconds):
+                result = "ok" if failure is None else failure
+                self._child(m.attempt_duration, carrier, model, result).observe(seconds[index])
+            if failure is None or index + 1 == len(attempts):
+                continue
+            following = self._carrier(attempts[index + 1][0])
+            if following == carrier:
+                self._child(m.retries, model, carrier, failure).inc()
+            else:
+                self._child(m.fallbacks, model, carrier, following, failure).inc()
+
+    def _carrier(self, name: str | None) -> str:
+        if name is None:
+            return NONE
+        return name if name in self._carriers else OTHER
+
+
+def size_class(pixels: int | None, images: int) -> str:
+    """The size of one image as a class: small (< 0.6 MP), medium (up to 1.1 MP, e.g.
+    1024x1024), large (up to 2.5 MP, e.g. 1536x1024), xlarge; ``other`` when unknown."""
+    if not pixels or not images:
+        return OTHER
+    each = pixels // images
+    if each < 600_000:
+        return "small"
+    if each <= 1_100_000:
+        return "medium"
+    return "large" if each <= 2_500_000 else "xlarge"
+
+
+def _failure_class(outcome: str) -> str | None:
+    """None for a success; else the failure class of an attempt label's outcome."""
+    if outcome == "200":
+        return None
+    if outcome.isdigit():
+        return classify_status(int(outcome))
+    return outcome if outcome in FAILURE_CLASSES else OTHER
+
+
+def _codes(error: type[GatewayError]) -> Iterable[str]:
+    if isinstance(error.code, str):
+        yield error.code
+    for sub in error.__subclasses__():
+        yield from _codes(sub)
+
+
+# The gateway's own error codes may be labels; an upstream's own codes count as ``other``.
+_ERRORS = frozenset((*_codes(GatewayError), "cancelled", "client_gone"))
+
+
+def _error(code: str | None) -> str:
+    if code is None:
+        return NONE
+    return code if code in _ERRORS else OTHER

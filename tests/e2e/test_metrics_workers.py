@@ -1,0 +1,111 @@
+"""``imagegate serve --workers 2``: every scrape, whichever worker answers it, sums both workers;
+the gateway makes (and removes) its own multiprocess directory, the operator sets nothing."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import httpx
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.support.gateway import RunningGateway, free_port, stop_gateway
+
+REQUESTS = 24
+
+
+def offline(data: dict[str, Any]) -> None:
+    for model in data["models"]:
+        model["carriers"] = [{"carrier": "local"}]
+
+
+def children(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rpartition(")")[2].split()[1]) == pid:
+                found.append(int(entry.name))
+    return found
+
+
+def multiproc_dirs(pid: int) -> set[str]:
+    """PROMETHEUS_MULTIPROC_DIR as the worker processes of ``pid`` received it."""
+    dirs = set()
+    for child in children(pid):
+        for item in Path(f"/proc/{child}/environ").read_bytes().split(b"\0"):
+            name, _, value = item.decode(errors="replace").partition("=")
+            if name == "PROMETHEUS_MULTIPROC_DIR":
+                dirs.add(value)
+    return dirs
+
+
+def generate(url: str) -> int:
+    with httpx.Client(timeout=30) as client:  # a connection of its own: any worker may take it
+        body = {"prompt": "a fox", "size": "1024x1024"}
+        return client.post(f"{url}/v1/images/generations", json=body).status_code
+
+
+def requests_total(url: str) -> tuple[float, float]:
+    with httpx.Client(timeout=10) as client:
+        text = client.get(f"{url}/metrics").text
+    samples = [s for f in text_string_to_metric_families(text) for s in f.samples]
+    total = sum(s.value for s in samples if s.name == "imagegate_requests_total")
+    images = sum(s.value for s in samples if s.name == "imagegate_images_total")
+    return total, images
+
+
+def stale_directory(path: Path) -> Path:
+    """A multiprocess directory a previous run left, holding 1000 requests."""
+    path.mkdir()
+    code = "from prometheus_client import Counter; Counter('imagegate_requests', 'x').inc(1000)"
+    env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(path)}
+    subprocess.run([sys.executable, "-c", code], env=env, check=True)
+    assert os.listdir(path)
+    return path
+
+
+def test_counts_are_summed_across_two_workers(
+    gateway_factory: Callable[..., RunningGateway], tmp_path: Path
+) -> None:
+    stale = stale_directory(tmp_path / "stale")  # in the operator's shell: never read
+    env = {"PROMETHEUS_MULTIPROC_DIR": str(stale)}
+    gateway = gateway_factory(offline, "--workers", "2", env=env)
+    [directory] = multiproc_dirs(gateway.process.pid)
+    assert os.path.isdir(directory) and "imagegate-metrics-" in directory
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        statuses = list(pool.map(generate, [gateway.url] * REQUESTS))
+    assert statuses == [200] * REQUESTS
+    pids = {name.rpartition("_")[2] for name in os.listdir(directory) if name.startswith("counter")}
+    assert len(pids) == 2, pids  # both workers served requests (and wrote their counters)
+    for _ in range(8):  # each on a new connection, so both workers answer some scrapes
+        assert requests_total(gateway.url) == (REQUESTS, REQUESTS)
+    stop_gateway(gateway)
+    assert not os.path.exists(directory)
+
+
+def test_metrics_on_their_own_port(gateway_factory: Callable[..., RunningGateway]) -> None:
+    side = free_port()
+
+    def edit(data: dict[str, Any]) -> None:
+        offline(data)
+        data["metrics"] = {"port": side}
+
+    gateway = gateway_factory(edit)  # one worker: the app runs in the serving process
+    assert generate(gateway.url) == 200
+    assert httpx.get(f"{gateway.url}/metrics").status_code == 404  # moved
+    assert requests_total(f"http://127.0.0.1:{side}") == (1, 1)
+    [directory] = Path(tempfile.gettempdir()).glob(
+        f"imagegate-metrics-*/counter_{gateway.process.pid}.db"
+    )
+    stop_gateway(gateway)
+    assert not directory.parent.exists()  # removed, though uvicorn ends the process by SIGTERM
