@@ -10,7 +10,7 @@ from itertools import groupby
 from typing import Literal
 
 from app.config.rules import EditLimits, FlexibleSizes, RuleSet
-from app.config.schema import RetryConfig
+from app.config.runtime import RetryConfig
 from app.core.catalog import ModelSpec, Route
 from app.core.failures import CARRIER_PROBLEMS, CarrierFailure
 from app.domain import ImageJob

@@ -14,7 +14,7 @@ import logging
 import secrets
 from collections.abc import Awaitable, Callable
 
-from app.config.schema import JobsConfig
+from app.config.runtime import JobsConfig
 from app.errors import GatewayError, RateLimited, error_object
 from app.run.tasks import TaskRegistry
 from app.state.base import JobRecord, JobStore, RequestKey

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from app.carriers.base import Carrier
-from app.config.schema import RetryConfig
+from app.config.runtime import RetryConfig
 from app.core import pricing, routing
 from app.core.catalog import ModelSpec, Route
 from app.core.failures import CarrierFailure

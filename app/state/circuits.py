@@ -14,7 +14,7 @@ from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from app.config.schema import CooldownConfig
+from app.config.runtime import CooldownConfig
 from app.core.failures import CARRIER_PROBLEMS, FailureKind
 from app.state.base import CarrierStatus, CircuitState
 

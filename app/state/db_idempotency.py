@@ -24,7 +24,7 @@ from sqlalchemy import and_, delete, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from app.config.schema import IdempotencyConfig
+from app.config.runtime import IdempotencyConfig
 from app.db.models import IdempotencyResult
 from app.db.types import from_timestamp
 from app.domain import Generation, StoredImage, StoredRef

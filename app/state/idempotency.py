@@ -17,7 +17,7 @@ from dataclasses import dataclass, fields, replace
 
 import orjson
 
-from app.config.schema import IdempotencyConfig
+from app.config.runtime import IdempotencyConfig
 from app.domain import Generation, ImageJob, InputImage, StoredImage
 from app.errors import Conflict
 

@@ -23,7 +23,7 @@ from typing import Any
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from app.config.schema import LedgerConfig
+from app.config.runtime import LedgerConfig
 from app.db.models import ImageRecord
 from app.db.models import UsageRecord as UsageRow
 from app.db.types import from_timestamp

@@ -18,7 +18,7 @@ import respx
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from app.config.schema import LedgerConfig
+from app.config.runtime import LedgerConfig
 from app.db.engine import create_engine
 from app.db.migrate import upgrade
 from app.db.models import ImageRecord, UsageRecord

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from app.config.schema import IdempotencyConfig
+from app.config.runtime import IdempotencyConfig
 from app.db.models import IdempotencyResult
 from app.domain import Generation, StoredImage, StoredRef
 from app.errors import Conflict

@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from app.config.schema import CooldownConfig
+from app.config.runtime import CooldownConfig
 from app.state.circuits import MemoryCircuitBook
 
 

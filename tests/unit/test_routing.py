@@ -9,7 +9,7 @@ from dataclasses import replace
 import pytest
 
 from app.config.rules import apply_overrides
-from app.config.schema import RetryConfig
+from app.config.runtime import RetryConfig
 from app.core.catalog import ModelSpec, Route
 from app.core.failures import CarrierFailure, classify_status
 from app.core.routing import candidates, decide, final_error, order

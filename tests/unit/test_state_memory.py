@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from app.config.schema import IdempotencyConfig
+from app.config.runtime import IdempotencyConfig
 from app.domain import Generation, StoredImage, StoredRef
 from app.errors import Conflict
 from app.run.tasks import TaskRegistry
