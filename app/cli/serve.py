@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import errno
 import ipaddress
+import logging
 import socket
 import sys
 
@@ -19,13 +20,14 @@ from app.cli.common import (
     settings_or_exit,
 )
 from app.cli.limits import raise_open_files_limit
-from app.cli.preflight import first_problem
+from app.cli.preflight import first_problem, what_is_shared
 from app.config import GatewayConfig
-from app.config.settings import database_url, export_for_workers
+from app.config.settings import database_url, export_for_workers, with_redis_url
 from app.observability import multiproc
 from app.observability.json_logs import formatter
 from app.observability.logs import configure_logging
 
+log = logging.getLogger(__name__)
 HELP = "serve the gateway"
 # uvicorn's httptools protocol with header and send deadlines and a connection cap.
 PROTOCOL = "app.api.connections:GatewayProtocol"
@@ -60,6 +62,7 @@ def run(args: argparse.Namespace) -> int:
     if loaded is None:
         return 2
     config, path = loaded
+    config = with_redis_url(settings, config)
     allow_open = args.allow_open or settings.allow_open
     if not config.auth.keys and not _is_loopback(args.host) and not allow_open:
         print(
@@ -77,6 +80,7 @@ def run(args: argparse.Namespace) -> int:
     level = args.log_level or settings.log_level
     configure_logging(level, formatter(settings.log_format or config.logging.format))
     raise_open_files_limit(config.server.max_connections)
+    log.info("shared state: %s", what_is_shared(config, database, args.workers))
     export_for_workers(path, level)  # each worker process configures itself from these
     side = config.metrics.port if config.metrics.enabled else None
     metrics_dir = multiproc.prepare(args.workers, side_port=side is not None)  # before workers
