@@ -59,7 +59,7 @@ class RedisCounters:
 
     async def add(self, key: str, amount: int, window: float) -> int:
         taken = await self.take_all([Take(key, amount, window)])
-        return taken.before[0] + amount
+        return max(0, taken.before[0] + amount)  # the script never lets a count go below 0
 
     async def take_all(self, items: Sequence[Take]) -> Taken:
         if not items:
