@@ -113,8 +113,9 @@ class PrivateRedis:
 
     @contextmanager
     def monitor(self) -> Iterator[list[str]]:
-        """Every command clients send meanwhile (``MONITOR``; commands scripts run inside
-        Redis are left out): the list is filled when the block ends."""
+        """Every command clients send meanwhile, as MONITOR prints it (``"evalsha" "..."``;
+        commands scripts run inside Redis are left out): the list is filled when the block
+        ends."""
         log = self.directory / f"monitor-{secrets.token_hex(4)}.log"
         with log.open("wb") as out:
             watcher = subprocess.Popen(
@@ -137,7 +138,7 @@ class PrivateRedis:
         ours = {_client_of(line) for line in lines if "monitor-end" in line}
         for line in lines:  # not from scripts, nor from the connection that ended the watch
             if _client_of(line) not in ours and not _client_of(line).endswith(" lua"):
-                seen.append(line.split('"', 1)[1].split('"', 1)[0].lower())
+                seen.append(line.split("] ", 1)[1])
 
 
 def _client_of(monitor_line: str) -> str:
@@ -174,3 +175,8 @@ async def shared(redis_prefix: str) -> AsyncIterator[SharedRedis]:
 def private() -> Iterator[PrivateRedis]:
     """A redis-server of this test's own, stopped afterwards."""
     yield from private_redis()
+
+
+def command_names(sent: list[str]) -> list[str]:
+    """The command of each line :meth:`PrivateRedis.monitor` saw, lower case."""
+    return [line.split(" ", 1)[0].strip('"').lower() for line in sent]
