@@ -84,8 +84,12 @@ def test_failures_on_one_replica_cool_the_carrier_on_the_others_within_a_second(
     decided = time.monotonic()
     assert carrier_state(a.url, secret, "flaky") == "cooling_down"
     for other in (b, c):
-        wait_for(lambda o=other: carrier_state(o.url, secret, "flaky") == "cooling_down",
-                 within=1.0 - (time.monotonic() - decided), what="cooldown on another replica")  # fmt: skip
+
+        def cooling(url: str = other.url) -> bool:
+            return carrier_state(url, secret, "flaky") == "cooling_down"
+
+        left = 1.0 - (time.monotonic() - decided)
+        wait_for(cooling, within=left, what="the cooldown on another replica")
     calls = fleet.upstream_calls("/flaky/v1/images/generations")
     refused = post(c.url, secret, flaky)
     assert refused.status_code == 503
@@ -97,7 +101,7 @@ def test_failures_on_one_replica_cool_the_carrier_on_the_others_within_a_second(
 def redis_seconds_into_minute() -> float:
     with redis.Redis.from_url(REDIS_URL) as client:
         seconds, micros = client.time()
-    return (seconds % 60) + micros / 1e6
+    return float(seconds % 60 + micros / 1e6)
 
 
 def test_a_key_limited_to_10_images_a_minute_gets_10_across_all_replicas(fleet: Fleet) -> None:
