@@ -65,8 +65,7 @@ class RedisCircuitBook:
         self._reader: asyncio.Task[None] | None = None
 
     async def admit(self, carrier: str) -> bool:
-        if self._reader is None:
-            self.start()
+        self.start()
         until = self._until.get(carrier)
         if until is not None and self._clock() < until:
             return False
@@ -93,6 +92,7 @@ class RedisCircuitBook:
             self._note(carrier, await self._shared.call(cool))
 
     async def status(self, carrier: str) -> CarrierStatus:
+        self.start()
         status = await self._local.status(carrier)
         until = self._until.get(carrier)
         remaining = None if until is None else until - self._clock()
@@ -102,7 +102,8 @@ class RedisCircuitBook:
         return replace(status, state=state, cooling_for=remaining)
 
     def start(self) -> None:
-        """Start reading the shared cooldowns (from the running event loop)."""
+        """Start reading the shared cooldowns (from the running event loop; at the first
+        ``admit`` or ``status``, so building the book needs no loop)."""
         if self._reader is None and self._keys:
             loop = asyncio.get_running_loop()
             self._reader = loop.create_task(self._read_forever(), name="shared-cooldowns")

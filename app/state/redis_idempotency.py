@@ -2,11 +2,12 @@
 
 The database keeps what must survive (the answers, and its own claim row, so a request is
 never run twice even if Redis loses its keys). Redis decides who runs a key among requests
-that arrive together: one ``SET NX PX GET`` per request; the winner goes on to the database, the
-others wait on Redis (a cheap ``GET`` every ``POLL`` seconds) instead of polling the database,
-until the key says ``done`` (the answer is read from the database once) or is gone (the work
-failed: they race for it again). A key used with a different request is refused from Redis
-alone (409). The claim expires with the longest request deadline, like the database's.
+that arrive together: one ``SET NX PX GET`` per request; the winner goes on to the database,
+the others wait on Redis (the same command again after 20 ms, backing off to 200 ms) instead
+of polling the database, until the key says ``done`` (the answer is then read from the
+database once) or is gone (the work failed: they race for it again). A key used with a
+different request is refused from Redis alone (409). The claim expires with the longest
+request deadline, like the database's.
 
 While Redis is down the database alone does all of it, exactly, under either
 ``redis.on_failure`` policy: idempotency never becomes per process.
@@ -25,7 +26,8 @@ from app.errors import Conflict
 from app.state.base import IdempotencyStore
 from app.state.redis_client import RedisUnavailable, SharedRedis
 
-POLL = 0.02  # seconds between a waiter's looks at the claim
+POLL = 0.02  # seconds before a waiter's second look at the claim; doubling up to POLL_MAX
+POLL_MAX = 0.2
 DONE_TTL = 600.0  # seconds a finished key answers "done" from Redis (then the database does)
 
 # KEYS[1]: the claim; ARGV[1]: our token. Deletes the claim only while it is ours.
@@ -79,6 +81,7 @@ class RedisIdempotencyStore:
     async def _wait_for_turn(self, redis_key: str, token: bytes, fingerprint: str) -> None:
         """Until this request holds the claim, or the key is done (its answer is then read
         from the database); raises ``Conflict`` for a different request under the key."""
+        delay = POLL
         while True:
 
             async def claim(client: Redis) -> bytes | None:
@@ -97,7 +100,8 @@ class RedisIdempotencyStore:
                 )
             if state == "done":
                 return
-            await asyncio.sleep(POLL)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, POLL_MAX)
 
     async def _mark_done(self, redis_key: str, fingerprint: str) -> None:
         async def done(client: Redis) -> None:
