@@ -20,6 +20,7 @@ from redis.asyncio import Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from app.config.redis import RedisConfig
 
@@ -28,7 +29,13 @@ T = TypeVar("T")
 
 
 class RedisUnavailable(Exception):
-    """Redis did not answer in time, or is known to be down: the caller falls back."""
+    """Redis did not answer in time, or is known to be down: the caller falls back.
+    ``maybe_applied``: the command may have reached Redis (it timed out waiting for the
+    answer), so Redis may still carry it out; otherwise it surely did not."""
+
+    def __init__(self, reason: str, *, maybe_applied: bool = False) -> None:
+        super().__init__(reason)
+        self.maybe_applied = maybe_applied
 
 
 class SharedRedis:
@@ -67,7 +74,8 @@ class SharedRedis:
                 result = await work(self.client)
         except (RedisError, OSError, TimeoutError) as error:
             self._went_down(error)
-            raise RedisUnavailable(type(error).__name__) from None
+            sent = isinstance(error, TimeoutError | RedisTimeoutError)
+            raise RedisUnavailable(type(error).__name__, maybe_applied=sent) from None
         if self._down_since is not None:
             log.warning(
                 "Redis answers again after %.1f s: counters and cooldowns are shared again",

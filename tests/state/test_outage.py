@@ -128,3 +128,40 @@ async def test_readiness_degraded_under_local_failing_under_refuse(
     assert degraded.parts["redis"].startswith("degraded")
     failing = await run_checks([redis_check(refuse.shared.ping, degrade=False)])
     assert not failing.ready and failing.failing == ["redis"]
+
+
+def in_flight(server: PrivateRedis) -> int:
+    with server.client() as client:
+        return int(client.get("imagegate:c:cc:k") or 0)
+
+
+async def test_slots_go_back_where_they_were_taken(local: Replica, private: PrivateRedis) -> None:
+    slot = [Take("cc:k", 1, 1e9, 2)]
+    give_back = [Take("cc:k", -1, 1e9)]
+    assert not (await local.counters.take_all(slot)).refused  # in Redis
+    private.stop()
+    assert not (await local.counters.take_all(slot)).refused  # here: Redis is down
+    assert await local.local.add("cc:k", 0, 1e9) == 1
+    await local.counters.take_all(give_back)  # the one taken here goes back here
+    await local.counters.take_all(give_back)  # the one Redis held is owed, not given here
+    assert await local.local.add("cc:k", 0, 1e9) == 0
+    private.start()  # empty (no persistence): the owed one cannot push a count below zero
+    await asyncio.sleep(PROBE)
+    taken = await local.counters.take_all(slot)
+    assert local.shared.up and taken.before == (0,) and in_flight(private) == 1
+
+
+async def test_owed_slots_are_given_back_when_redis_answers_again(
+    local: Replica, private: PrivateRedis
+) -> None:
+    slot = [Take("cc:k", 1, 1e9, 5)]
+    for _ in range(3):
+        await local.counters.take_all(slot)
+    assert in_flight(private) == 3
+    private.freeze()
+    await local.counters.take_all([Take("cc:k", -1, 1e9)])  # times out: Redis may still do it
+    await local.counters.take_all([Take("cc:k", -1, 1e9)])  # Redis known down: owed
+    private.thaw()  # carries out the first
+    await asyncio.sleep(PROBE)
+    taken = await local.counters.take_all(slot)  # first the owed one, then this one
+    assert local.shared.up and taken.before == (1,) and in_flight(private) == 2
