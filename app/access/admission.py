@@ -155,8 +155,8 @@ class Admission:
                 if limit is not None:
                     items.append(Take(counter, amount, window, limit))
                     names.append((scope, name))
-        reset = WINDOW - self._clock() % WINDOW
         result = await self._counters.take_all(items)
+        reset = WINDOW - self._clock() % WINDOW if result.reset is None else result.reset
         counts: dict[str, dict[str, int]] = {s: {} for s, _, _ in _scopes(principal)}
         for (scope, name), before in zip(names, result.before, strict=True):
             counts[scope][name] = before

@@ -130,10 +130,12 @@ class Take:
 @dataclass(frozen=True, slots=True)
 class Taken:
     """What :meth:`Counters.take_all` did: each counter's count *before* the request, and
-    whether it was refused (then nothing was counted)."""
+    whether it was refused (then nothing was counted). ``reset``: seconds until the windows
+    end by the counters' own clock, when it is not the caller's (Redis's)."""
 
     before: tuple[int, ...]
     refused: bool
+    reset: float | None = None
 
 
 class Counters(Protocol):

@@ -4,9 +4,9 @@ by every process and replica.
 A request's counters are taken by one Lua script (registered once, run by ``EVALSHA``): one
 round trip that counts every item, and when one would pass its limit takes them all back
 before anyone else sees them. Windows follow Redis's clock (``TIME``), so replicas whose clocks
-differ still share one window. Each windowed key expires with its window; an in-flight
-(concurrency) counter expires ``IN_FLIGHT_TTL`` after it was last touched, so slots that a
-killed replica held do not stay taken forever.
+differ still share one window (and ``Taken.reset`` says when it ends). Each windowed key
+expires with its window; an in-flight (concurrency) counter expires ``IN_FLIGHT_TTL`` after it
+was last touched, so slots that a killed replica held do not stay taken forever.
 """
 
 from __future__ import annotations
@@ -22,12 +22,13 @@ UNWINDOWED = 1e6  # seconds: a window this long never rolls over (in-flight coun
 IN_FLIGHT_TTL = 3600  # seconds an untouched in-flight counter lives
 
 # KEYS[i]: counter i; ARGV[3i-2..3i]: amount, window in ms (0: none), limit (-1: none);
-# ARGV[3n+1]: the TTL of unwindowed counters in ms. Returns {refused, before_1, ..., before_n}.
+# ARGV[3n+1]: the TTL of unwindowed counters in ms.
+# Returns {refused, ms left in the last windowed item's window (-1: none), before_1..before_n}.
 TAKE_ALL = """
 local now = redis.call('TIME')
 local now_ms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
 local n = #KEYS
-local keys, before, refused = {}, {}, 0
+local keys, before, refused, left = {}, {}, 0, -1
 for i = 1, n do
   local amount = tonumber(ARGV[3 * i - 2])
   local window = tonumber(ARGV[3 * i - 1])
@@ -36,7 +37,8 @@ for i = 1, n do
   if window > 0 then
     local index = math.floor(now_ms / window)
     key = key .. ':' .. string.format('%d', index)
-    ttl = (index + 1) * window - now_ms + 1000
+    left = (index + 1) * window - now_ms
+    ttl = left + 1000
   end
   keys[i] = key
   local after = redis.call('INCRBY', key, amount)
@@ -48,7 +50,7 @@ end
 if refused == 1 then
   for i = 1, n do redis.call('DECRBY', keys[i], tonumber(ARGV[3 * i - 2])) end
 end
-return {refused, unpack(before)}
+return {refused, left, unpack(before)}
 """
 
 
@@ -75,5 +77,6 @@ class RedisCounters:
             answer: list[int] = await self._script(keys=keys, args=args)
             return answer
 
-        refused, *before = await self._shared.call(run)
-        return Taken(tuple(int(count) for count in before), bool(refused))
+        refused, left, *before = await self._shared.call(run)
+        reset = int(left) / 1000 if int(left) >= 0 else None
+        return Taken(tuple(int(count) for count in before), bool(refused), reset)

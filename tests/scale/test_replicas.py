@@ -114,6 +114,8 @@ def test_a_key_limited_to_10_images_a_minute_gets_10_across_all_replicas(fleet: 
     refused = [r for r in responses if r.status_code == 429]
     assert {r.json()["error"]["code"] for r in refused} == {"rate_limit_exceeded"}
     assert {r.headers["x-ratelimit-limit-images"] for r in refused} == {"10"}
+    left = 60 - redis_seconds_into_minute()  # retry-after: when the shared window ends
+    assert all(abs(int(r.headers["retry-after"]) - left) <= 2 for r in refused)
 
 
 def test_every_replica_says_at_start_what_is_shared(fleet: Fleet) -> None:

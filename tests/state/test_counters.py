@@ -100,3 +100,17 @@ async def test_one_round_trip_per_take(private: PrivateRedis) -> None:
     finally:
         await shared.close()
     assert command_names(sent) == ["evalsha"] * 20
+
+
+async def test_redis_says_when_its_window_ends(shared: SharedRedis) -> None:
+    store = RedisCounters(shared)
+    client = redis.Redis.from_url(shared.config.url.get_secret_value())  # type: ignore[union-attr]
+    try:
+        seconds, micros = client.time()
+    finally:
+        client.close()
+    left = MINUTE - (seconds % 60 + micros / 1e6)
+    taken = await store.take_all([Take("rpm:r", 1, MINUTE, 10), Take("cc:r", 1, IN_FLIGHT)])
+    assert taken.reset is not None and abs(taken.reset - left) < 0.5
+    assert (await store.take_all([Take("cc:r", 1, IN_FLIGHT)])).reset is None
+    assert (await MemoryCounters().take_all([Take("rpm:r", 1, MINUTE)])).reset is None
