@@ -19,7 +19,7 @@ from typing import TypeVar
 from redis.asyncio import Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
-from redis.exceptions import RedisError
+from redis.exceptions import ConnectionError, RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from app.config.redis import RedisConfig
@@ -47,7 +47,9 @@ class SharedRedis:
             config.url.get_secret_value(),
             socket_timeout=config.timeout,
             socket_connect_timeout=config.timeout,
-            retry=Retry(NoBackoff(), 0),  # a failed call falls back at once; no retry storm
+            # One retry, on a broken connection only (a pooled one Redis closed, or a restart):
+            # never on a timeout, so a slow Redis is not asked twice within the deadline.
+            retry=Retry(NoBackoff(), 1, supported_errors=(ConnectionError,)),
             health_check_interval=0,
             decode_responses=False,
         )

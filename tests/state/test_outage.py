@@ -165,3 +165,13 @@ async def test_owed_slots_are_given_back_when_redis_answers_again(
     await asyncio.sleep(PROBE)
     taken = await local.counters.take_all(slot)  # first the owed one, then this one
     assert local.shared.up and taken.before == (1,) and in_flight(private) == 2
+
+
+async def test_a_restart_between_calls_is_not_an_outage(
+    local: Replica, private: PrivateRedis
+) -> None:
+    await timed(local)  # a pooled connection, which the restart breaks
+    private.stop()
+    private.start()
+    await timed(local)
+    assert local.shared.up and in_redis(private) == 1  # reconnected within the call
