@@ -85,6 +85,18 @@ def test_redis_commands_per_request(fleet: Fleet, server: PrivateRedis) -> None:
     assert len(taking) == requests  # one script to admit; one to give the slot back
 
 
+def test_redis_commands_per_idempotent_request(fleet: Fleet, server: PrivateRedis) -> None:
+    secret = fleet.key()
+    requests = 12
+    with server.monitor() as sent:
+        for i in range(requests):
+            key = {"idempotency-key": f"rt-{i}"}
+            assert post(fleet.replicas[i % 3].url, secret, headers=key).status_code == 200
+    commands = Counter(command_names([line for line in sent if ":cool:" not in line]))
+    commands.pop("hello", None)
+    assert commands == {"set": 2 * requests}  # the claim (SET NX PX GET), then "done"
+
+
 def test_redis_stopped_mid_load(fleet: Fleet, server: PrivateRedis) -> None:
     rated = fleet.key(images_per_minute=100_000)
     plain = fleet.key()  # no limits: needs nothing from Redis
