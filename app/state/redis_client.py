@@ -19,7 +19,8 @@ from typing import TypeVar
 from redis.asyncio import Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
-from redis.exceptions import ConnectionError, RedisError
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from app.config.redis import RedisConfig
@@ -49,7 +50,7 @@ class SharedRedis:
             socket_connect_timeout=config.timeout,
             # One retry, on a broken connection only (a pooled one Redis closed, or a restart):
             # never on a timeout, so a slow Redis is not asked twice within the deadline.
-            retry=Retry(NoBackoff(), 1, supported_errors=(ConnectionError,)),
+            retry=Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,)),
             health_check_interval=0,
             decode_responses=False,
         )

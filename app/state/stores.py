@@ -25,7 +25,6 @@ class HotState:
     counters: Counters
     circuits: CircuitBook
     idempotency: IdempotencyStore
-    where: str  # "process" or "redis": what ``serve`` and the logs say
     ping: Callable[[], Awaitable[None]] | None = None  # None: nothing to reach
     close: Callable[[], Awaitable[None]] = _nothing
 
@@ -46,7 +45,6 @@ def in_process(needs: StateNeeds) -> HotState:
         counters=MemoryCounters(),
         circuits=MemoryCircuitBook(needs.cooldown),
         idempotency=needs.durable_idempotency,
-        where="process",
     )
 
 
@@ -72,7 +70,6 @@ def in_redis(needs: StateNeeds) -> HotState:
         idempotency=RedisIdempotencyStore(
             shared, needs.durable_idempotency, claim_ttl=needs.claim_ttl
         ),
-        where="redis",
         ping=shared.ping,
         close=close,
     )
