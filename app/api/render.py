@@ -34,11 +34,14 @@ def images_response(
 
 def images_body(generation: Generation, image_url: ImageUrl) -> dict[str, Any]:
     """The ``ImagesResponse``; URLs of stored images come from ``image_url`` (the storage's)."""
-    data: list[dict[str, str | bool]] = []
+    data: list[dict[str, str | bool | int]] = []
     for image in generation.images:
-        item: dict[str, str | bool] = {}
+        item: dict[str, str | bool | int] = {}
         if generation.response_format == "url" and image.ref is not None:
-            item["url"] = image_url(image.ref)
+            url, expires_at = image_url(image.ref)
+            item["url"] = url
+            if expires_at is not None:  # Unix seconds, like ``created``
+                item["expires_at"] = expires_at
         elif image.b64 is not None:
             item["b64_json"] = image.b64
         if image.revised_prompt:

@@ -134,7 +134,9 @@ def _completed(prefix: str, generation: Generation, image_url: ImageUrl) -> dict
         "output_format": generation.output_format or image.format,
     }
     if image.ref is not None:
-        body["url"] = image_url(image.ref)
+        body["url"], expires_at = image_url(image.ref)
+        if expires_at is not None:
+            body["expires_at"] = expires_at
     if image.storage_error is not None:
         body["stored"] = False
     if generation.usage is not None:

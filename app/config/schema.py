@@ -25,6 +25,7 @@ from app.config.runtime import (
     RoutingConfig,
     StreamingConfig,
 )
+from app.config.storage import StorageConfig as StorageConfig  # re-exported
 
 ResponseFormat = Literal["url", "b64_json", "b64_ephemeral"]
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -204,19 +205,6 @@ class FetchConfig(_Strict):
     @property
     def allow_rules(self) -> tuple[AllowRule, ...]:
         return tuple(map(parse_allow_entry, self.allow))
-
-
-class StorageConfig(_Strict):
-    backend: str = "local"
-    directory: Path = Path("data/images")
-    public_base_url: str | None = None
-    download_max_bytes: int = Field(64 * 1024 * 1024, ge=1024)
-    download_timeout: float = Field(60.0, gt=0)
-
-    @field_validator("public_base_url")
-    @classmethod
-    def _base(cls, value: str | None) -> str | None:
-        return http_url(value) if value else None
 
 
 class AuthConfig(_Strict):

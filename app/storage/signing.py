@@ -1,0 +1,89 @@
+"""HMAC signatures for the gateway's own image URLs (``/images/<id>.<fmt>?expires=..&sig=..``).
+
+The signature covers the file name and the expiry (Unix seconds): HMAC-SHA256, truncated to 128
+bits, URL-safe base64. The first key signs and every key verifies, so a key is rotated by
+putting the new one first and dropping the old one once the longest URL it signed has expired.
+
+With no ``storage.signing_keys`` configured, a random key is generated once and kept in
+``<storage.directory>/.signing-key`` (mode 0600). Replicas must share their keys: give them the
+same ``signing_keys`` (or the same data directory), else a URL signed by one fails on another.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import os
+import secrets
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from app.config.storage import StorageConfig
+
+KEY_FILE = ".signing-key"
+_SIG_BYTES = 16
+
+
+class Signer:
+    """Signs with the first key, verifies with all. ``keys`` may be a loader, called on first
+    use (the generated key is made only when something is signed or checked)."""
+
+    def __init__(self, keys: Sequence[bytes] | Callable[[], Sequence[bytes]]) -> None:
+        self._load = keys if callable(keys) else None
+        self._keyed: list[hmac.HMAC] = [] if callable(keys) else _macs(keys)
+
+    @property
+    def _macs(self) -> list[hmac.HMAC]:
+        if not self._keyed and self._load is not None:
+            self._keyed = _macs(self._load())
+        return self._keyed
+
+    def sign(self, filename: str, expires: int) -> str:
+        return self._sign(self._macs[0], filename, expires)
+
+    def verify(self, filename: str, expires: int, signature: str) -> bool:
+        """Whether any key (the current one or an older one still in the list) signed this."""
+        return any(
+            hmac.compare_digest(self._sign(mac, filename, expires), signature) for mac in self._macs
+        )
+
+    @staticmethod
+    def _sign(mac: hmac.HMAC, filename: str, expires: int) -> str:
+        state = mac.copy()
+        state.update(f"{filename}\n{expires}".encode())
+        return base64.urlsafe_b64encode(state.digest()[:_SIG_BYTES]).rstrip(b"=").decode()
+
+
+def _macs(keys: Sequence[bytes]) -> list[hmac.HMAC]:
+    """A keyed HMAC state per key, copied for each message: the key schedule is paid once."""
+    if not keys:
+        raise ValueError("a signer needs at least one key")
+    return [hmac.new(key, digestmod=hashlib.sha256) for key in keys]
+
+
+def signer_for(config: StorageConfig) -> Signer:
+    """The configured keys, or the generated key of this data directory."""
+    keys = [key.get_secret_value().encode() for key in config.signing_keys]
+    return Signer(keys or (lambda: [_stored_key(config.directory)]))
+
+
+def _stored_key(directory: Path) -> bytes:
+    path = directory / KEY_FILE
+    try:
+        return path.read_bytes().strip()
+    except FileNotFoundError:
+        pass
+    directory.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_urlsafe(32).encode()
+    tmp = directory / f"{KEY_FILE}.{secrets.token_hex(8)}"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as file:
+        file.write(key)
+    try:  # a hard link appears whole: two processes starting at once keep the first key
+        os.link(tmp, path)
+    except FileExistsError:
+        key = path.read_bytes().strip()
+    finally:
+        os.unlink(tmp)
+    return key
