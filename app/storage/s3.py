@@ -15,7 +15,6 @@ any failure is ``StorageFailed``, which answers the image as base64 instead of l
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import TYPE_CHECKING
@@ -120,7 +119,7 @@ class S3Storage:
         try:
             async with asyncio.timeout(self._timeout):
                 meta = await obstore.head_async(self.store, self.key(ref))
-        except NotFoundError:
+        except (NotFoundError, FileNotFoundError):
             return None
         except Exception as exc:
             raise StorageFailed(f"could not look the image up ({type(exc).__name__})") from None
@@ -143,15 +142,15 @@ class S3Storage:
         try:
             async with asyncio.timeout(self._timeout):
                 await obstore.delete_async(self.store, self.key(ref))
-        except NotFoundError:
+        except (NotFoundError, FileNotFoundError):
             pass
         except Exception as exc:
             raise StorageFailed(f"could not delete the image ({type(exc).__name__})") from None
 
     async def health(self) -> None:
-        """The bucket answers: a HEAD of an object that need not exist (404 is healthy)."""
-        with contextlib.suppress(NotFoundError):
-            await obstore.head_async(self.store, f"{self.prefix}.imagegate-health")
+        """The bucket answers a listing (of a prefix that holds nothing): reachable, exists,
+        and these credentials may read it."""
+        await obstore.list_with_delimiter_async(self.store, f"{self.prefix}.imagegate-health/")
 
     def url(
         self,

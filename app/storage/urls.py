@@ -28,6 +28,10 @@ from app.storage.signing import Signer
 SERVED_UNDER = "/images"
 
 
+def wall_clock() -> float:
+    return time.time()
+
+
 class MintedUrl(NamedTuple):
     """Where a client fetches an image, and until when (Unix seconds; None: no expiry)."""
 
@@ -48,14 +52,18 @@ class UrlPolicy:
 
 
 class GatewayLinks:
-    """Mints and checks the gateway's own image URLs. ``clock`` gives Unix seconds."""
+    """Mints and checks the gateway's own image URLs."""
 
     def __init__(
-        self, signer: Signer, policy: UrlPolicy, clock: Callable[[], float] = time.time
+        self, signer: Signer, policy: UrlPolicy, clock: Callable[[], float] | None = None
     ) -> None:
         self.signer = signer
         self.policy = policy
-        self.clock = clock
+        self._clock = clock
+
+    def clock(self) -> float:
+        """Unix seconds now (``wall_clock``, looked up per call, unless a clock was given)."""
+        return self._clock() if self._clock is not None else wall_clock()
 
     def plain(self, filename: str, base_url: str) -> MintedUrl:
         return MintedUrl(f"{base_url}{SERVED_UNDER}/{filename}")

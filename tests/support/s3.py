@@ -4,15 +4,19 @@ counted as the gateway's). Every wait is bounded; ``stop`` always reaps the proc
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 import httpx
+import uvicorn
 
 ACCESS_KEY = "testing-access-key"
 SECRET_KEY = "testing-secret-key"
@@ -80,3 +84,73 @@ class S3Server:
     def reset(self) -> None:
         """Forget every bucket and object (moto's own reset endpoint)."""
         httpx.post(f"{self.endpoint}/moto-api/reset", timeout=5)
+
+
+class FaultyProxy:
+    """An HTTP proxy in front of the S3 server that can fail on demand: ``mode`` is ``"pass"``
+    (forward), ``"error"`` (answer 500 InternalError) or ``"slow"`` (wait ``delay`` seconds,
+    then forward). Runs uvicorn on its own loop in a thread; ``stop`` joins it."""
+
+    def __init__(self, target: str) -> None:
+        self.target = target
+        self.port = free_port()
+        self.mode = "pass"
+        self.delay = 0.0
+        self.seen = 0
+        self._server: Any = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    async def _app(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "lifespan":
+            while (await receive())["type"] != "lifespan.shutdown":
+                await send({"type": "lifespan.startup.complete"})
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+        body = b""
+        while True:
+            message = await receive()
+            body += message.get("body", b"")
+            if not message.get("more_body"):
+                break
+        self.seen += 1
+        if self.mode == "error":
+            xml = b"<Error><Code>InternalError</Code><Message>injected</Message></Error>"
+            await _reply(send, 500, [(b"content-type", b"application/xml")], xml)
+            return
+        if self.mode == "slow":
+            await asyncio.sleep(self.delay)
+        headers = [(k.decode(), v.decode()) for k, v in scope["headers"] if k != b"host"]
+        query = scope["query_string"].decode()
+        url = f"{self.target}{scope['raw_path'].decode()}" + (f"?{query}" if query else "")
+        async with httpx.AsyncClient(timeout=30) as client:
+            answer = await client.request(scope["method"], url, headers=headers, content=body)
+        skip = {"content-length", "transfer-encoding", "connection", "content-encoding"}
+        out = [(k.encode(), v.encode()) for k, v in answer.headers.items() if k not in skip]
+        await _reply(send, answer.status_code, out, answer.content)
+
+    def start(self) -> None:
+        config = uvicorn.Config(
+            self._app, host="127.0.0.1", port=self.port, log_level="error", lifespan="on"
+        )
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(target=self._server.run, daemon=True)
+        self._thread.start()
+        deadline = time.monotonic() + 10
+        while not self._server.started and time.monotonic() < deadline:
+            time.sleep(0.02)
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.should_exit = True
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+
+
+async def _reply(send: Any, status: int, headers: list[tuple[bytes, bytes]], body: bytes) -> None:
+    headers = [*headers, (b"content-length", str(len(body)).encode())]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
