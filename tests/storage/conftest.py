@@ -102,3 +102,9 @@ def s3_storage(s3_settings: S3Settings) -> Callable[..., S3Storage]:
 async def gateway(config: GatewayConfig) -> AsyncIterator[httpx.AsyncClient]:
     async with serve_in_process(config) as client:
         yield client
+
+
+async def fetch(url: str) -> httpx.Response:
+    """GET ``url`` with a plain HTTP client (no gateway, no credentials), redirects followed."""
+    async with httpx.AsyncClient(follow_redirects=True, timeout=10) as plain:
+        return await plain.get(url)

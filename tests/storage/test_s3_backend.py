@@ -6,12 +6,12 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-import httpx
 import obstore
 import pytest
 
 from app.errors import StorageFailed
 from app.storage.s3 import PRESIGN_MAX, S3Storage
+from tests.storage.conftest import fetch
 from tests.support.images import png_bytes
 from tests.support.s3 import S3Server
 
@@ -28,9 +28,9 @@ async def test_put_read_find_stream_and_delete(
     assert await storage.read(ref) == data
     assert await storage.find(ref.filename) == ref
     assert b"".join([c async for c in storage.stream(ref, 8, 24)]) == data[8:24]
-    raw = httpx.get(storage.presign(ref, 60))  # what a client fetches: the object, typed
+    raw = await fetch(storage.presign(ref, 60))  # what a client fetches: the object, typed
     assert raw.content == data and raw.headers["content-type"] == "image/png"
-    assert httpx.get(f"{s3_server.endpoint}/{bucket}/images/{ref.filename}").status_code == 403
+    assert (await fetch(f"{s3_server.endpoint}/{bucket}/images/{ref.filename}")).status_code == 403
     await storage.delete(ref)
     await storage.delete(ref)  # already gone: not an error
     assert await storage.find(ref.filename) is None
@@ -58,7 +58,7 @@ async def test_signed_mode_mints_presigned_urls_a_plain_client_can_fetch(
     minted = storage.url(ref, "http://gateway.test")
     assert minted.expires_at is not None and before + 7200 <= minted.expires_at <= before + 7201
     assert "X-Amz-Signature=" in minted.url and "X-Amz-Expires=7200" in minted.url
-    assert httpx.get(minted.url).content == data
+    assert (await fetch(minted.url)).content == data
     # (moto does not check presigned signatures; the gateway's own are: test_signed_links.py)
 
 

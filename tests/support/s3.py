@@ -89,7 +89,8 @@ class S3Server:
 class FaultyProxy:
     """An HTTP proxy in front of the S3 server that can fail on demand: ``mode`` is ``"pass"``
     (forward), ``"error"`` (answer 500 InternalError) or ``"slow"`` (wait ``delay`` seconds,
-    then forward). Runs uvicorn on its own loop in a thread; ``stop`` joins it."""
+    then forward); ``failures = N`` answers the next N requests with 500s whatever the mode.
+    ``seen`` counts requests. Runs uvicorn on its own loop in a thread; ``stop`` joins it."""
 
     def __init__(self, target: str) -> None:
         self.target = target
@@ -97,6 +98,7 @@ class FaultyProxy:
         self.mode = "pass"
         self.delay = 0.0
         self.seen = 0
+        self.failures = 0
         self._server: Any = None
         self._thread: threading.Thread | None = None
 
@@ -117,7 +119,8 @@ class FaultyProxy:
             if not message.get("more_body"):
                 break
         self.seen += 1
-        if self.mode == "error":
+        failing, self.failures = self.failures > 0, max(0, self.failures - 1)
+        if failing or self.mode == "error":
             xml = b"<Error><Code>InternalError</Code><Message>injected</Message></Error>"
             await _reply(send, 500, [(b"content-type", b"application/xml")], xml)
             return
@@ -134,7 +137,13 @@ class FaultyProxy:
 
     def start(self) -> None:
         config = uvicorn.Config(
-            self._app, host="127.0.0.1", port=self.port, log_level="error", lifespan="on"
+            self._app,
+            host="127.0.0.1",
+            port=self.port,
+            log_level="error",
+            lifespan="on",
+            interface="asgi3",
+            timeout_graceful_shutdown=1,
         )
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, daemon=True)
