@@ -28,6 +28,7 @@ from bench.processes import (
     Gateway,
     log_problems,
     mock_upstream,
+    s3_sink,
     start_gateway,
     start_profiler,
     stop,
@@ -211,7 +212,7 @@ async def run_once(
     The second value says why the gateway part is not available (edits on a build without
     them); the direct numbers are still returned.
     """
-    with mock_upstream(scenario, log, opts.pin) as mock_port:
+    with contextlib.ExitStack() as stack, mock_upstream(scenario, log, opts.pin) as mock_port:
         png = noise_png(scenario.image_bytes)
         direct_request = request_for(scenario, mock_port)
         problem = await verify_answer(mock_port, direct_request, "b64_json", png)
@@ -220,7 +221,8 @@ async def run_once(
         metrics = await measure_direct(scenario, mock_port, opts.duration)
         started = time.perf_counter()
         assert opts.storage is not None  # set up by run_all
-        gateway = start_gateway(scenario, mock_port, work, opts.pin, opts.storage)
+        sink = stack.enter_context(s3_sink(scenario, log, opts.pin))
+        gateway = start_gateway(scenario, mock_port, work, opts.pin, opts.storage, sink)
         try:
             await wait_ready(gateway, started, scenario.workers)
             metrics["ready_s"] = gateway.ready_s

@@ -7,6 +7,7 @@ from typing import Literal
 
 Operation = Literal["generate", "edit"]
 ResponseFormat = Literal["url", "b64_json"]
+StorageBackend = Literal["local", "s3"]
 
 SMALL = 50_000  # bytes of PNG: about 67 KB of base64
 LARGE = 3_000_000  # about 4 MB of base64
@@ -44,6 +45,7 @@ class Scenario:
     keys: int = 0  # client keys with budgets and rate limits in an SQLite database (0: open)
     targets: tuple[Target, ...] = ()
     observability: bool = False  # metrics and JSON logs on (off: the bench's baseline)
+    storage: StorageBackend = "local"  # s3: signed URLs on a loopback S3 server (bench/s3_sink)
 
 
 # Targets that hold for every scenario's gateway process (start-up and idle memory).
@@ -77,6 +79,14 @@ SCENARIOS: tuple[Scenario, ...] = (
         "generations, 3 MB PNG (4 MB base64), concurrency 16, response_format=url",
         concurrency=16,
         image_bytes=LARGE,
+        targets=(Target("rps", ">=", 100, "/s"), Target("peak_rss_mb", "<=", 250, " MB")),
+    ),
+    Scenario(
+        "gen_large_c16_url_s3",
+        "gen_large_c16_url storing into S3 (loopback server), signed URLs: compare cpu_ms",
+        concurrency=16,
+        image_bytes=LARGE,
+        storage="s3",
         targets=(Target("rps", ">=", 100, "/s"), Target("peak_rss_mb", "<=", 250, " MB")),
     ),
     Scenario(
