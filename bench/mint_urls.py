@@ -33,10 +33,10 @@ def main() -> None:
     os.environ.setdefault("AWS_ACCESS_KEY_ID", "bench-access-key")
     os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "bench-secret-key")
     ref = StoredRef("AbCdEfGhIjKlMnOpQrStUv", "png", 3_000_000)
-    local = StorageConfig(url_mode="signed", signing_keys=(KEY,))  # type: ignore[arg-type]
+    local = StorageConfig(url_mode="signed", signing_keys=(KEY,))
     s3 = StorageConfig(
         backend="s3", bucket="bench", endpoint_url="http://127.0.0.1:9", url_mode="signed",
-        signing_keys=(KEY,),  # type: ignore[arg-type]
+        signing_keys=(KEY,),
     )  # fmt: skip
     on_disk = LocalStorage(local.directory, gateway_links(local))
     bucket = S3Storage(s3, gateway_links(s3))
