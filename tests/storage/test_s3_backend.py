@@ -3,8 +3,10 @@ multipart uploads, and the URLs it mints (presigned GETs fetched with a plain HT
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import obstore
 import pytest
@@ -94,3 +96,13 @@ async def test_health_needs_the_bucket(s3_storage: MakeS3) -> None:
     await s3_storage().health()
     with pytest.raises(Exception):  # noqa: B017 - whatever obstore raises for a missing bucket
         await s3_storage(bucket="no-such-bucket-here").health()
+
+
+def test_only_the_s3_backend_imports_obstore() -> None:
+    app = Path(__file__).resolve().parents[2] / "app"
+    importers = {
+        path.relative_to(app).as_posix()
+        for path in app.rglob("*.py")
+        if re.search(r"^\s*(import|from) obstore\b", path.read_text(), re.M)
+    }
+    assert importers == {"storage/s3.py"}
