@@ -40,12 +40,3 @@ def test_there_are_three_examples_and_the_migrate_command_exists() -> None:
     assert "imagegate storage migrate --to s3" in storage_section()
     args = build_parser().parse_args(["storage", "migrate", "--to", "s3", "--delete-local"])
     assert args.to == "s3" and args.delete_local
-
-
-def test_durations_read_as_the_section_says() -> None:
-    config = StorageConfig(url_ttl="30d", retention="12h", sweep_interval="90s")
-    assert (config.url_ttl, config.retention, config.sweep_interval) == (2592000, 43200, 90)
-    assert StorageConfig(retention=0, sweep_interval=60).retention == 0
-    for bad in ("3 days", "-5", "1y", True, -1):
-        with pytest.raises(ValueError):
-            StorageConfig(retention=bad)
