@@ -14,6 +14,7 @@ answers report as ``expires_at``. Minting a signed gateway URL is one HMAC: abou
 
 from __future__ import annotations
 
+import re
 import secrets
 import time
 from collections.abc import Callable
@@ -24,6 +25,8 @@ from app.config.storage import UrlMode
 from app.errors import PermissionDenied
 from app.storage.signing import Signer
 
+_EXPIRES = re.compile(r"^[0-9]{1,12}$")
+_SIG = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 # Where the gateway serves stored images: ``{base_url}/images/<id>.<format>``.
 SERVED_UNDER = "/images"
 
@@ -83,7 +86,7 @@ class GatewayLinks:
             if self.policy.mode == "signed":
                 raise LinkRefused("This image URL must be signed: ask for a new one.")
             return None
-        if expires is None or sig is None or not expires.isdigit() or len(expires) > 12:
+        if expires is None or sig is None or not _EXPIRES.match(expires) or not _SIG.match(sig):
             raise LinkRefused("This image URL's signature is invalid.")
         until = int(expires)
         if not self.signer.verify(filename, until, sig):

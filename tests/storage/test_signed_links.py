@@ -76,6 +76,9 @@ async def test_tampered_missing_and_expired_signatures_are_refused(
             f"{bare}?sig={sig}",
             f"{bare}?expires=-1&sig={sig}",
             f"{bare}?expires={'9' * 40}&sig={sig}",
+            f"{bare}?expires=%C2%B2&sig={sig}",  # a superscript two: a digit to str.isdigit
+            f"{bare}?expires={expires}&sig=%C3%A9{sig[1:]}",  # not ASCII
+            f"{bare}?expires={expires}&sig=",
         ):
             assert_refused(await client.get(bad))
         assert (await client.get(other_image)).status_code in (403, 404)
