@@ -15,18 +15,23 @@ from app.storage import gateway_links
 from app.storage.local import LocalStorage
 from app.storage.s3 import S3Storage
 
-COUNT = 20_000
+COUNT = 5_000
+BATCHES = 10
 BASE = "https://gateway.example"
 KEY = "bench-signing-key-0123456789"
 
 
 def per_call(mint: Callable[[], object]) -> float:
+    """The best of several batches: on a shared machine the others' load only adds time."""
     for _ in range(1000):
         mint()
-    started = time.perf_counter_ns()
-    for _ in range(COUNT):
-        mint()
-    return (time.perf_counter_ns() - started) / COUNT
+    best = float("inf")
+    for _ in range(BATCHES):
+        started = time.perf_counter_ns()
+        for _ in range(COUNT):
+            mint()
+        best = min(best, (time.perf_counter_ns() - started) / COUNT)
+    return best
 
 
 def main() -> None:

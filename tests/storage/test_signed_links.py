@@ -4,6 +4,8 @@ one is refused when the deployment signs, and keys rotate with a grace period.""
 
 from __future__ import annotations
 
+import base64
+import hmac
 import time
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -129,3 +131,10 @@ def test_signatures_bind_the_file_and_the_expiry() -> None:
     assert not signer.verify("abd.png", 100, sig)
     assert not Signer([b"j" * 32]).verify("abc.png", 100, sig)
     assert Signer([b"j" * 32, b"k" * 32]).verify("abc.png", 100, sig)
+
+
+@pytest.mark.parametrize("key", [b"k" * 32, b"x" * 64, b"long-" * 40])
+def test_signatures_are_standard_hmac_sha256(key: bytes) -> None:
+    expected = hmac.digest(key, b"abc.png\n1764176400", "sha256")[:16]
+    signature = Signer([key]).sign("abc.png", 1764176400)
+    assert base64.urlsafe_b64decode(signature + "==") == expected
