@@ -4,6 +4,7 @@ one is refused when the deployment signs, and keys rotate with a grace period.""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hmac
 import time
@@ -138,3 +139,19 @@ def test_signatures_are_standard_hmac_sha256(key: bytes) -> None:
     expected = hmac.digest(key, b"abc.png\n1764176400", "sha256")[:16]
     signature = Signer([key]).sign("abc.png", 1764176400)
     assert base64.urlsafe_b64decode(signature + "==") == expected
+
+
+async def test_async_job_results_carry_expires_at_too(make_config: MakeConfig) -> None:
+    async with gateway(local_signed(make_config, [OLD_KEY])) as client:
+        accepted = await client.post(
+            "/v1/images/generations", json=GENERATE, headers={"prefer": "respond-async"}
+        )
+        for _ in range(200):
+            job = (await client.get(path_of(accepted.json()["status_url"]))).json()
+            if job["status"] == "succeeded":
+                break
+            await asyncio.sleep(0.02)
+        [item] = job["result"]["data"]
+        fetched = await client.get(path_of(item["url"]))
+    assert item["expires_at"] > time.time() and "sig=" in item["url"]
+    assert fetched.status_code == 200
