@@ -71,16 +71,21 @@ async def redis_commands() -> int:
     )
 
 
-async def database_transactions(url: str) -> int:
+async def database_counters(url: str) -> tuple[int, int]:
+    """Transactions of the bench's database so far, and checkpoints requested on the server
+    (CREATE/DROP DATABASE of other test suites force one each: they stall every writer, so a
+    window with several is disturbed)."""
     name = url.rsplit("/", 1)[1]
     connection = await asyncpg.connect(POSTGRES)
     try:
-        value = await connection.fetchval(
-            "SELECT xact_commit + xact_rollback FROM pg_stat_database WHERE datname = $1", name
+        row = await connection.fetchrow(
+            "SELECT (SELECT xact_commit + xact_rollback FROM pg_stat_database WHERE datname = $1),"
+            " (SELECT checkpoints_req FROM pg_stat_bgwriter)",
+            name,
         )
     finally:
         await connection.close()
-    return int(value or 0)
+    return int(row[0] or 0), int(row[1] or 0)
 
 
 def start(scenario: Scenario, mock_port: int, work: Path, opts: Options, url: str) -> Gateway:
@@ -109,13 +114,13 @@ async def measure(
     scenario: Scenario, gateways: list[Gateway], opts: Options, url: str, keys: list[str]
 ) -> Metrics:
     """The load split over ``gateways``; throughput, latency, CPU and shared-state trips."""
-    counters: dict[str, tuple[float, int, int, float]] = {}
+    counters: dict[str, tuple[float, int, tuple[int, int], float]] = {}
     pending: list[asyncio.Task[None]] = []
 
     async def snapshot(edge: str) -> None:
         cpu = sum(sum(g.sampler.cpu()[:2]) for g in gateways)
-        trips = await asyncio.gather(redis_commands(), database_transactions(url))
-        counters[edge] = (time.perf_counter(), *trips, cpu)
+        redis, database = await asyncio.gather(redis_commands(), database_counters(url))
+        counters[edge] = (time.perf_counter(), redis, database, cpu)
 
     def on_window(edge: str) -> None:
         pending.append(asyncio.get_running_loop().create_task(snapshot(edge)))
@@ -148,7 +153,8 @@ async def measure(
     if completed and {"start", "end"} <= counters.keys():
         (t0, redis0, db0, cpu0), (t1, redis1, db1, cpu1) = counters["start"], counters["end"]
         metrics["redis_per_req"] = (redis1 - redis0 - 2) / completed  # less the INFO calls
-        metrics["db_xact_per_req"] = (db1 - db0) / completed
+        metrics["db_xact_per_req"] = (db1[0] - db0[0]) / completed
+        metrics["forced_checkpoints"] = db1[1] - db0[1]
         metrics["cpu_ms"] = (cpu1 - cpu0) * 1000 / completed
         metrics["cpu_use"] = (cpu1 - cpu0) / (t1 - t0)
     return metrics
@@ -195,5 +201,7 @@ def brief(metrics: Metrics) -> str:
         f"({get('cpu_ms', '.2f')} ms CPU/req); per request: Redis "
         f"{get('redis_per_req', '.2f')} (1 process {get('redis_per_req_one', '.2f')}), "
         f"database transactions {get('db_xact_per_req', '.2f')} "
-        f"(1 process {get('db_xact_per_req_one', '.2f')}); errors {metrics.get('errors', 0)}"
+        f"(1 process {get('db_xact_per_req_one', '.2f')}); checkpoints forced by others "
+        f"meanwhile {get('forced_checkpoints', 'd')} (1 process "
+        f"{get('forced_checkpoints_one', 'd')}); errors {metrics.get('errors', 0)}"
     )
