@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 
 import orjson
+import pytest
 from alembic import command
 from sqlalchemy import bindparam, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -167,3 +168,29 @@ async def test_the_migration_gives_lease_less_unfinished_jobs_an_expired_lease(
     old, done = [await jobs.get(job, "key_1") for job in ("imgjob_old", "imgjob_done")]
     assert old is not None and old.status == "failed" and old.error == INTERRUPTED
     assert done is not None and done.status == "succeeded"
+
+
+async def test_the_lease_loop_outlives_a_database_hiccup(
+    engine: AsyncEngine, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A round of the loop that fails (the database away for a moment) is logged; the next
+    one renews. (The round at start-up is not guarded: start-up needs the database.)"""
+    clock = Clock()
+    jobs = store(engine, clock, "a", lease=1)
+    calls, failures = [0], [ConnectionRefusedError("database restarting")]
+    renew = jobs.renew
+
+    async def flaky_renew() -> int:
+        calls[0] += 1
+        if calls[0] == 2 and failures:  # the loop's first round
+            raise failures.pop()
+        return await renew()
+
+    jobs.renew = flaky_renew  # type: ignore[method-assign]
+    await jobs.create("imgjob_1", "key_1", 3600)
+    async with JobRunner(jobs, TaskRegistry(), JobsConfig(lease=1)).leases():
+        clock.now += 0.8
+        await asyncio.sleep(1.5)  # rounds every 1/3 s: the first fails, later ones renew
+        clock.now += 0.8  # past the creation lease: alive only if a round renewed it
+        assert await store(engine, clock, "b").reap(INTERRUPTED, NEVER_STARTED) == 0
+    assert not failures and "could not renew or reap" in caplog.text
