@@ -127,12 +127,12 @@ async def test_the_runners_lease_loop_heartbeats_and_reaps(engine: AsyncEngine) 
     async with owner.leases(), other.leases():
         for _ in range(3):
             clock.now += 0.8  # less than a lease between two heartbeats
-            await asyncio.sleep(0.5)
+            await asyncio.sleep(1.0)  # about three rounds
         job = await other_store.get("imgjob_1", "key_1")
         assert job is not None and job.status == "queued"
     async with other.leases():  # the owner's loop stopped (its process died)
         clock.now += 1.1
-        await asyncio.sleep(0.5)
+        await asyncio.sleep(1.0)
         job = await other_store.get("imgjob_1", "key_1")
     assert job is not None and job.status == "failed"
     assert orjson.loads(job.error or b"")["code"] == "job_interrupted"
