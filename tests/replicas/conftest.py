@@ -99,6 +99,7 @@ def replicas(tmp_path: Path, upstream: FakeUpstream) -> Iterator[Start]:
         data = base_config(tmp_path)
         data["database"] = {"url": database_url}
         data["carriers"][0]["base_url"] = upstream.url("/v1")
+        data["carriers"][0]["timeout"] = 120  # held answers outlast process start-ups
         data["auth"] = {"keys": [KEY]}
         data.update(sections)
         name = f"replica-{len(started)}"

@@ -57,7 +57,8 @@ def test_a_job_made_on_one_replica_is_followed_on_another(
     assert gate.reached.wait(10)
     assert status(second, job_id)["status"] == "running"
     time.sleep(LEASE * 1.5)  # longer than a lease: the owner's heartbeat keeps it alive
-    assert status(second, job_id)["status"] == "running"
+    seen = status(second, job_id)
+    assert seen["status"] == "running", seen
     gate.open()
     wait_for(second, job_id, {"succeeded", "failed"}, timeout=10)
     done = status(second, job_id)
@@ -108,7 +109,8 @@ def test_a_process_starting_up_never_touches_a_live_replicas_jobs(
     assert "already in use" in said, said
     late = replicas(postgres_url, jobs=JOBS)
     time.sleep(LEASE)  # the newcomer's reaper has run at least once
-    assert status(late, job_id)["status"] == "running"
+    seen = status(late, job_id)
+    assert seen["status"] == "running", seen
     gate.open()
     wait_for(late, job_id, {"succeeded", "failed"}, timeout=10)
     assert status(live, job_id)["status"] == "succeeded"
