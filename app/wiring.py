@@ -125,7 +125,7 @@ def build_services(
     counters = MemoryCounters()
     leases = Leases(Budgets(engine), tasks.spawn, interval=config.auth.budget_sync_interval)
     settlement = Settlement(counters, leases, tasks.spawn)
-    job_store = DbJobStore(engine, instance=instance)
+    job_store = DbJobStore(engine, instance=instance, lease=config.jobs.lease)
     # usage sinks, one line each: the log line, the ledger, budget settlement, the metrics
     sinks: list[Sink] = [LogSink(), ledger, settlement]
     if metrics is not None:

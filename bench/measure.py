@@ -212,6 +212,10 @@ async def run_once(
     The second value says why the gateway part is not available (edits on a build without
     them); the direct numbers are still returned.
     """
+    if scenario.replicas > 1:  # several processes on shared state: its own sequence
+        from bench import replicas  # imports this module
+
+        return await replicas.run_once(scenario, opts, work, log), None
     with contextlib.ExitStack() as stack, mock_upstream(scenario, log, opts.pin) as mock_port:
         png = noise_png(scenario.image_bytes)
         direct_request = request_for(scenario, mock_port)
@@ -280,6 +284,10 @@ async def run_scenario(scenario: Scenario, opts: Options, work: Path) -> Outcome
             print(f"  direct only: {brief(measured)}", flush=True)
             break
         print(f"  run {index + 1}/{opts.runs}: {brief(measured)}", flush=True)
+        if scenario.replicas > 1:
+            from bench.replicas import brief as replicas_brief
+
+            print(f"    {replicas_brief(measured)}", flush=True)
     if outcome.runs:
         outcome.median = median_of(outcome.runs)
         if outcome.status == "failed":

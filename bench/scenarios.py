@@ -46,6 +46,7 @@ class Scenario:
     targets: tuple[Target, ...] = ()
     observability: bool = False  # metrics and JSON logs on (off: the bench's baseline)
     storage: StorageBackend = "local"  # s3: signed URLs on a loopback S3 server (bench/s3_sink)
+    replicas: int = 1  # >1: that many gateway processes on PostgreSQL + Redis (bench/replicas.py)
 
 
 # Targets that hold for every scenario's gateway process (start-up and idle memory).
@@ -131,6 +132,15 @@ SCENARIOS: tuple[Scenario, ...] = (
         "gen_small_c64 with --workers 2 on both cores (mock and load generator share CPU 1)",
         concurrency=64,
         workers=2,
+    ),
+    Scenario(
+        "replicas2",
+        "keys_c64 on 2 gateway processes sharing PostgreSQL and Redis, both cores: speed-up "
+        "over 1 process in the same run, Redis and database round trips per request",
+        concurrency=64,
+        keys=100,
+        replicas=2,
+        targets=(Target("speedup", ">=", 1.7, "x"),),
     ),
 )
 
