@@ -15,7 +15,6 @@ import yaml
 
 from app.carriers import CARRIER_OPTIONS
 from app.config import load_config
-from app.config.loader import ConfigError
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy" / "kubernetes"
@@ -119,15 +118,8 @@ def test_the_configmaps_gateway_yaml_loads_with_the_config_loader(tmp_path: Path
     }
     path = tmp_path / "gateway.yaml"
     path.write_text(config_map["data"]["gateway.yaml"])
-    # lead: the S3 backend's keys (bucket, endpoint_url, ...) arrive with the storage branch;
-    # once merged, load `path` as is and assert config.storage.backend == "s3".
-    try:
-        config = load_config(path, env, CARRIER_OPTIONS)
-    except ConfigError as exc:
-        assert "storage." in str(exc) and "Extra inputs are not permitted" in str(exc), exc
-        local = {**data, "storage": {"directory": str(tmp_path / "images")}}
-        path.write_text(yaml.safe_dump(local))
-        config = load_config(path, env, CARRIER_OPTIONS)
+    config = load_config(path, env, CARRIER_OPTIONS)
+    assert config.storage.backend == "s3" and config.storage.url_mode == "signed"
     assert config.database.url.get_secret_value() == env["IMAGEGATE_DATABASE_URL"]
     assert config.jobs.lease == 30
     assert [model.name for model in config.models] == ["gpt-image-2", "gpt-image-1-mini"]
