@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from functools import partial
 
-import orjson
 from fastapi import Request
 from starlette.responses import Response
 
@@ -130,7 +129,7 @@ async def _submit_job(
         generation, _ = await services.executor.run(
             job, spec, meter, deadline=deadline, key=key, cleanup=cleanup, on_connection=False
         )
-        return orjson.dumps(render.images_body(generation, image_url))
+        return render.job_result(generation, image_url, meter.charge)
 
     def dropped() -> None:  # the job never ran (a shutdown while it waited in line)
         cleanup()

@@ -9,6 +9,7 @@ import socket
 import sys
 
 import uvicorn
+from sqlalchemy.exc import SQLAlchemyError
 
 from app.cli.common import (
     add_config_option,
@@ -19,7 +20,7 @@ from app.cli.common import (
     settings_or_exit,
 )
 from app.cli.limits import raise_open_files_limit
-from app.cli.preflight import first_problem
+from app.cli.preflight import first_problem, has_client_keys
 from app.config import GatewayConfig
 from app.config.settings import database_url, export_for_workers
 from app.observability import multiproc
@@ -61,16 +62,10 @@ def run(args: argparse.Namespace) -> int:
         return 2
     config, path = loaded
     allow_open = args.allow_open or settings.allow_open
-    if not config.auth.keys and not _is_loopback(args.host) and not allow_open:
-        print(
-            f"imagegate: refusing to serve on {args.host} with no gateway keys: anyone who can "
-            "reach it could spend your carrier credit. Set auth.keys in the config, or pass "
-            "--allow-open (IMAGEGATE_ALLOW_OPEN=1) if that is really what you want.",
-            file=sys.stderr,
-        )
-        return 2
     database = database_url(settings, config)
     problem = first_problem(config, database) or _port_problem(args.host, args.port)
+    if problem is None and not _is_loopback(args.host) and not allow_open:
+        problem = _open_problem(config, database, args.host)
     if problem is not None:
         print(f"imagegate: {problem}", file=sys.stderr)
         return 2
@@ -87,6 +82,22 @@ def run(args: argparse.Namespace) -> int:
     finally:
         multiproc.cleanup(metrics_dir)
     return 0
+
+
+def _open_problem(config: GatewayConfig, database: str, host: str) -> str | None:
+    """Why serving on a non-loopback ``host`` is refused: no client key in the key store
+    (config keys or database keys), or a database that cannot say."""
+    try:
+        if has_client_keys(config, database):
+            return None
+    except (SQLAlchemyError, OSError) as exc:
+        return f"cannot check the database for client keys ({type(exc).__name__}: {exc})"
+    return (
+        f"refusing to serve on {host} with no gateway keys: anyone who can reach it could "
+        "spend your carrier credit. Create a key (imagegate keys create --name NAME) or set "
+        "auth.keys in the config, or pass --allow-open (IMAGEGATE_ALLOW_OPEN=1) if that is "
+        "really what you want."
+    )
 
 
 def _side_port(host: str, port: int) -> bool:
