@@ -141,11 +141,12 @@ class Leases:
             if lease is not None and lease.hold_id == draw.hold_id:
                 lease.charged -= draw.charge
                 lease.granted -= draw.charge
-            for claim in draw.claims if spent and self._team_budget_left else ():
-                now = spent.get((claim.owner, claim.period_start))
-                if now is not None and self._team_budget_left is not None:
-                    left = max(0, claim.budget_nanos - now)
-                    self._team_budget_left(claim.owner.removeprefix(TEAM), left)
+            if spent and self._team_budget_left is not None:
+                for claim in draw.claims:
+                    now = spent.get((claim.owner, claim.period_start))
+                    if now is not None:
+                        left = max(0, claim.budget_nanos - now)
+                        self._team_budget_left(claim.owner.removeprefix(TEAM), left)
 
     async def close(self) -> None:
         """Give back every lease's unused room (at shutdown, after the ledger's last write).

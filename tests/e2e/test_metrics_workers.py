@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import tempfile
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -93,19 +92,35 @@ def test_counts_are_summed_across_two_workers(
     assert not os.path.exists(directory)
 
 
-def test_metrics_on_their_own_port(gateway_factory: Callable[..., RunningGateway]) -> None:
+def test_metrics_on_their_own_port_are_the_same_set_behind_the_token(
+    gateway_factory: Callable[..., RunningGateway],
+) -> None:
     side = free_port()
 
     def edit(data: dict[str, Any]) -> None:
         offline(data)
-        data["metrics"] = {"port": side}
+        data["metrics"] = {"port": side, "token": "scrape-secret"}
 
-    gateway = gateway_factory(edit)  # one worker: the app runs in the serving process
+    gateway = gateway_factory(edit, "--workers", "2")
     assert generate(gateway.url) == 200
     assert httpx.get(f"{gateway.url}/metrics").status_code == 404  # moved
-    assert requests_total(f"http://127.0.0.1:{side}") == (1, 1)
-    [directory] = Path(tempfile.gettempdir()).glob(
-        f"imagegate-metrics-*/counter_{gateway.process.pid}.db"
-    )
+    forged = {"authorization": "Bearer scrape-secret"}  # the main port takes only the relay
+    assert httpx.get(f"{gateway.url}/metrics", headers=forged).status_code == 404
+    url = f"http://127.0.0.1:{side}/metrics"
+    refused = httpx.get(url)
+    assert refused.status_code == 401 and refused.json()["error"]["code"] == "invalid_api_key"
+    assert httpx.get(url, headers={"authorization": "Bearer nope"}).status_code == 401
+    answer = httpx.get(url, headers=forged)
+    assert answer.status_code == 200
+    assert answer.headers["content-type"].startswith("text/plain; version=0.0.4")
+    names = {f.name for f in text_string_to_metric_families(answer.text)}
+    scrape_time = {
+        "imagegate_carrier_circuit_state",
+        "imagegate_async_jobs",
+        "imagegate_requests_in_flight",
+    }
+    assert scrape_time | {"imagegate_requests", "imagegate_images"} <= names, names
+    samples = [s for f in text_string_to_metric_families(answer.text) for s in f.samples]
+    assert sum(s.value for s in samples if s.name == "imagegate_requests_total") == 1
+    assert httpx.get(f"http://127.0.0.1:{side}/other", headers=forged).status_code == 404
     stop_gateway(gateway)
-    assert not directory.parent.exists()  # removed, though uvicorn ends the process by SIGTERM
