@@ -3,18 +3,23 @@ the gateway makes (and removes) its own multiprocess directory, the operator set
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.support.gateway import RunningGateway, free_port, stop_gateway
+from app.cli import main
+from tests.support.config import base_config, write_config
+from tests.support.gateway import RunningGateway, free_port, start_gateway, stop_gateway
 
 REQUESTS = 24
 
@@ -124,3 +129,48 @@ def test_metrics_on_their_own_port_are_the_same_set_behind_the_token(
     assert sum(s.value for s in samples if s.name == "imagegate_requests_total") == 1
     assert httpx.get(f"http://127.0.0.1:{side}/other", headers=forged).status_code == 404
     stop_gateway(gateway)
+
+
+def test_a_teams_budget_left_is_one_value_across_two_workers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Each worker writes the team's budget left as read back after its own ledger commit;
+    whichever worker answers the scrape, the most recent write is the one value shown (not a
+    sum over workers, which would double it)."""
+    data = base_config(tmp_path)
+    for model in data["models"]:
+        model["carriers"] = [{"carrier": "local"}]  # dall-e-3 keeps its 0.04 USD an image
+    data["metrics"] = {"label_keys": True}
+    path = write_config(tmp_path, data)
+    monkeypatch.setenv("IMAGEGATE_CONFIG", str(path))
+    assert main(["teams", "create", "design", "--budget", "1"]) == 0
+    capsys.readouterr()
+    assert main(["keys", "create", "--name", "alice", "--team", "design", "--json"]) == 0
+    created = json.loads(capsys.readouterr().out)
+    secret, team = created["key"], created["team"]["id"]
+    gateway = start_gateway(path, tmp_path / "gateway.log", "--workers", "2")
+    try:
+        body = {"model": "dall-e-3", "prompt": "a fox", "quality": "standard"}
+        for _ in range(12):  # a new connection each: both workers take some
+            with httpx.Client(timeout=30) as client:
+                answer = client.post(
+                    f"{gateway.url}/v1/images/generations",
+                    json=body,
+                    headers={"authorization": f"Bearer {secret}"},
+                )
+                assert answer.status_code == 200, answer.text
+        time.sleep(0.6)  # past the ledger's flush interval in both workers
+        [directory] = multiproc_dirs(gateway.process.pid)
+        writers = {n for n in os.listdir(directory) if n.startswith("gauge_mostrecent")}
+        assert len(writers) == 2, writers  # both workers charged the team
+        for _ in range(6):  # each on a new connection: both workers answer some scrapes
+            text = httpx.get(f"{gateway.url}/metrics", timeout=10).text
+            values = [
+                s.value
+                for f in text_string_to_metric_families(text)
+                for s in f.samples
+                if s.name == "imagegate_budget_remaining_usd" and s.labels["team"] == team
+            ]
+            assert values == [pytest.approx(1 - 12 * 0.04)]
+    finally:
+        stop_gateway(gateway)
