@@ -49,7 +49,7 @@ def serve(host: str, port: int, upstream: str, token: str | None) -> ThreadingHT
     client = httpx.Client(timeout=TIMEOUT, trust_env=False)
 
     class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 (the http.server hook's name)
+        def do_GET(self) -> None:
             if self.path.partition("?")[0] != "/metrics":
                 return self._error(404, "Only /metrics is served on this port.", "not_found")
             if token and not bearer_matches(self.headers.get("authorization", ""), token):
@@ -75,7 +75,7 @@ def serve(host: str, port: int, upstream: str, token: str | None) -> ThreadingHT
             self.end_headers()
             self.wfile.write(body)
 
-        def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+        def log_message(self, format: str, *args: object) -> None:
             pass  # scrapes are not worth a log line each
 
     server = ThreadingHTTPServer((host.strip("[]"), port), Handler)

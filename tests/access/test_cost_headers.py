@@ -52,6 +52,7 @@ def completed_event(text: str) -> dict[str, Any]:
         for line in text.splitlines()
         if line.startswith("data: {") and "completed" in line
     ]
+    assert isinstance(data, dict)
     return data
 
 
@@ -61,9 +62,7 @@ async def test_a_stream_carries_its_cost_in_the_completed_event_and_never_guesse
     upstream.post(GENERATIONS).mock(side_effect=upstream_after(0.3))
     key_id, secret = await add_key(engine, "alice", budget_nanos=BUDGET)
     async with serve_with_database(make_config(first_event_wait(0.01)), engine) as client:
-        response = await client.post(
-            "/v1/images/generations", json=STREAM, headers=bearer(secret)
-        )
+        response = await client.post("/v1/images/generations", json=STREAM, headers=bearer(secret))
         await settled(engine)
     assert response.status_code == 200, response.text
     assert "x-imagegate-cost" not in response.headers  # sent before the cost was known

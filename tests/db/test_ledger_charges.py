@@ -62,7 +62,7 @@ async def test_a_failure_after_the_usage_insert_leaves_neither_and_the_retry_wri
     leases = Leases(budgets, no_writer)
     ledger = LedgerSink(engine, LedgerConfig(), leases)
     real_draw = budgets.draw_in
-    failures: list[int] = []
+    failures: list[int | None] = []
 
     async def fail_once(connection: AsyncConnection, *args: Any, **kwargs: Any) -> Any:
         if not failures:  # inside the transaction, after the usage insert ran
