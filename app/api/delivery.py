@@ -102,13 +102,17 @@ async def _respond(
             first_event_wait=streaming.first_event_wait,
         )
 
+    keepalive = spec.keepalive_json or wants_keepalive(request)
+
     async def answer() -> Response:
         generation, replayed = await executor.run(
             job, spec, meter, deadline=deadline, key=key, cleanup=cleanup.hand_over()
         )
-        return render.images_response(generation, image_url, replayed=replayed, charge=meter.charge)
+        return render.images_response(
+            generation, image_url, replayed=replayed, charge=meter.charge, cost_in_body=keepalive
+        )
 
-    if spec.keepalive_json or wants_keepalive(request):
+    if keepalive:
         return await with_keepalive(answer(), streaming.keepalive_interval)
     return await answer()
 

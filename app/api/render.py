@@ -21,15 +21,17 @@ def images_response(
     *,
     replayed: bool = False,
     charge: Charge | None = None,
+    cost_in_body: bool = False,
 ) -> Response:
+    """``cost_in_body``: the body carries the cost headers' ``imagegate`` object too (JSON
+    with keep-alives, whose headers may have gone out before the cost was known)."""
     headers = gateway_headers(generation) | cost_headers(generation, charge, replayed=replayed)
     if replayed:
         headers["x-imagegate-idempotent-replay"] = "true"
-    return Response(
-        orjson.dumps(images_body(generation, image_url)),
-        media_type="application/json",
-        headers=headers,
-    )
+    body = images_body(generation, image_url)
+    if cost_in_body:
+        body["imagegate"] = dict(cost_fields(generation, charge, replayed))
+    return Response(orjson.dumps(body), media_type="application/json", headers=headers)
 
 
 def images_body(generation: Generation, image_url: ImageUrl) -> dict[str, Any]:

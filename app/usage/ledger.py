@@ -183,8 +183,9 @@ class LedgerSink:
         batch = Batch()
         charges: dict[str, int] = {}
         store_prompts = self._store_prompts
-        for record in records:
-            batch.usage.append(usage_row(record))
+        prefix = "use_" + secrets.token_hex(8)  # 64 random bits a batch, then a counter
+        for index, record in enumerate(records):
+            batch.usage.append(usage_row(record, f"{prefix}{index:08x}"))
             if record.stored:
                 batch.images.extend(image_rows(record, store_prompt=store_prompts))
             charged = _charges(record)
@@ -205,9 +206,9 @@ def _charges(record: UsageRecord) -> tuple[str, int] | None:
     return (charge.hold_id, amount) if amount else None
 
 
-def usage_row(record: UsageRecord) -> dict[str, Any]:
+def usage_row(record: UsageRecord, row_id: str | None = None) -> dict[str, Any]:
     return {
-        "id": "use_" + secrets.token_hex(12),
+        "id": row_id or "use_" + secrets.token_hex(12),
         "request_id": record.request_id[:64],
         "key_id": record.principal_id,
         "team_id": record.team,

@@ -129,3 +129,16 @@ async def test_a_plain_answer_and_its_replay(
     assert (first.headers["x-imagegate-cost"], again.headers["x-imagegate-cost"]) == ("0.04", "0")
     assert first.headers["x-imagegate-budget-remaining"] == "0.36"
     assert again.headers["x-imagegate-idempotent-replay"] == "true"
+
+
+async def test_json_with_keepalives_that_outlast_an_interval_carries_the_cost_in_its_body(
+    make_config: MakeConfig, upstream: respx.MockRouter, engine: AsyncEngine
+) -> None:
+    upstream.post(GENERATIONS).mock(side_effect=upstream_after(0.3))
+    _, secret = await add_key(engine, "alice", budget_nanos=BUDGET)
+    headers = {**bearer(secret), "x-imagegate-keepalive": "1"}
+    async with serve_with_database(make_config(first_event_wait(0.05)), engine) as client:
+        answer = await client.post("/v1/images/generations", json=DALLE, headers=headers)
+    assert answer.status_code == 200 and answer.text.startswith(" ")  # spaces, then the JSON
+    assert "x-imagegate-cost" not in answer.headers  # they went out before the image was ready
+    assert answer.json()["imagegate"] == {"cost": "0.04", "budget_remaining": "0.36"}
