@@ -121,9 +121,15 @@ def build_services(
         engine, routing.idempotency, claim_ttl=longest_deadline(config), instance=instance
     )
     stopping = Stopping(config.server.request_grace)
-    ledger = LedgerSink(engine, config.ledger)
     counters = MemoryCounters()
-    leases = Leases(Budgets(engine), tasks.spawn, interval=config.auth.budget_sync_interval)
+    team_budgets = metrics.team_budget_left if metrics and metrics.label_keys else None
+    leases = Leases(
+        Budgets(engine),
+        tasks.spawn,
+        interval=config.auth.budget_sync_interval,
+        team_budget_left=team_budgets,  # the budget gauge: team names only when opted in
+    )
+    ledger = LedgerSink(engine, config.ledger, leases)  # writes each charge with its row
     settlement = Settlement(counters, leases, tasks.spawn)
     job_store = DbJobStore(engine, instance=instance, lease=config.jobs.lease)
     # usage sinks, one line each: the log line, the ledger, budget settlement, the metrics

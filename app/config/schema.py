@@ -214,7 +214,7 @@ class AuthConfig(_Strict):
         5.0, gt=0, le=300, description="seconds a database key lookup is trusted (revocation)"
     )
     budget_sync_interval: float = Field(
-        1.0, gt=0, le=60, description="seconds between writes of budget charges to the database"
+        1.0, gt=0, le=60, description="seconds between budget lease renewals and write-offs"
     )
 
     @field_validator("keys", "admin_keys", mode="before")
