@@ -84,7 +84,7 @@ def create_app(
             )
             if services.hot_state is not None:  # closed last: settlement gives slots back
                 stack.push_async_callback(services.hot_state.close)
-            await services.jobs.recover()
+            await stack.enter_async_context(services.jobs.leases())  # never others' live jobs
             await services.admission.release_stale(services.catalog)  # a crash's holds
             services.ledger.start()
             signals = stop_signals(services.stopping.begin) if stop_on_signals else nullcontext()

@@ -124,11 +124,17 @@ def build_services(
     if offline:  # one line: which models the offline renderer serves (no real carrier of theirs)
         log.info("offline mode (no real carrier enabled) for: %s", ", ".join(offline))
     stopping = Stopping(config.server.request_grace)
-    ledger = LedgerSink(engine, config.ledger)
     counters = hot.counters
-    leases = Leases(Budgets(engine), tasks.spawn, interval=config.auth.budget_sync_interval)
+    team_budgets = metrics.team_budget_left if metrics and metrics.label_keys else None
+    leases = Leases(
+        Budgets(engine),
+        tasks.spawn,
+        interval=config.auth.budget_sync_interval,
+        team_budget_left=team_budgets,  # the budget gauge: team names only when opted in
+    )
+    ledger = LedgerSink(engine, config.ledger, leases)  # writes each charge with its row
     settlement = Settlement(counters, leases, tasks.spawn)
-    job_store = DbJobStore(engine, instance=instance)
+    job_store = DbJobStore(engine, instance=instance, lease=config.jobs.lease)
     # usage sinks, one line each: the log line, the ledger, budget settlement, the metrics
     sinks: list[Sink] = [LogSink(), ledger, settlement]
     if metrics is not None:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from functools import partial
 
-import orjson
 from fastapi import Request
 from starlette.responses import Response
 
@@ -103,13 +102,17 @@ async def _respond(
             first_event_wait=streaming.first_event_wait,
         )
 
+    keepalive = spec.keepalive_json or wants_keepalive(request)
+
     async def answer() -> Response:
         generation, replayed = await executor.run(
             job, spec, meter, deadline=deadline, key=key, cleanup=cleanup.hand_over()
         )
-        return render.images_response(generation, image_url, replayed=replayed, charge=meter.charge)
+        return render.images_response(
+            generation, image_url, replayed=replayed, charge=meter.charge, cost_in_body=keepalive
+        )
 
-    if spec.keepalive_json or wants_keepalive(request):
+    if keepalive:
         return await with_keepalive(answer(), streaming.keepalive_interval)
     return await answer()
 
@@ -130,7 +133,7 @@ async def _submit_job(
         generation, _ = await services.executor.run(
             job, spec, meter, deadline=deadline, key=key, cleanup=cleanup, on_connection=False
         )
-        return orjson.dumps(render.images_body(generation, image_url))
+        return render.job_result(generation, image_url, meter.charge)
 
     def dropped() -> None:  # the job never ran (a shutdown while it waited in line)
         cleanup()
