@@ -176,6 +176,8 @@ class Pipeline:
 
     def _routes(self, job: ImageJob, spec: ModelSpec) -> list[Route]:
         able = routing.candidates(job, spec, self.carriers)
+        if len(able) == 1:  # the common case: no order to draw
+            return able
         return routing.order(able, self.rng)
 
     async def _give_up(self, spec: ModelSpec, attempts: _Attempts) -> GatewayError:
