@@ -26,8 +26,10 @@ from typing import Any
 
 _M_TRIM_THRESHOLD = -1
 _M_MMAP_THRESHOLD = -3
+_M_ARENA_MAX = -8
+ARENA_MAX = 2  # the event loop's heap and one for every worker thread: fewer heaps to keep
 SERVING_MMAP_THRESHOLD = 32 * 1024 * 1024  # glibc's own ceiling for its dynamic threshold
-SERVING_TRIM_THRESHOLD = 64 * 1024 * 1024
+SERVING_TRIM_THRESHOLD = 32 * 1024 * 1024
 DECODING_MMAP_THRESHOLD = 1024 * 1024
 DECODING_TRIM_THRESHOLD = 128 * 1024  # glibc's default
 
@@ -48,6 +50,7 @@ def _set(mmap_threshold: int, trim_threshold: int) -> None:
         mallopt = _glibc_function("mallopt")
         mallopt(_M_MMAP_THRESHOLD, mmap_threshold)
         mallopt(_M_TRIM_THRESHOLD, trim_threshold)
+        mallopt(_M_ARENA_MAX, ARENA_MAX)
 
 
 def serving() -> None:
