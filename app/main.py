@@ -106,6 +106,10 @@ def create_app(
         docs_url=None,
         redoc_url=None,
         openapi_url=None,
+        # FastAPI's own OpenTelemetry bridge would ask the global providers (three environment
+        # lookups) on every request and, with tracing on, double our spans: app.api.tracing_middleware
+        # owns the request spans.
+        telemetry={"tracing": False, "metrics": False, "logs": False, "operation_spans": False},
     )
     exception_handlers.install(app)
     app.include_router(build_router())
