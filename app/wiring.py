@@ -23,6 +23,10 @@ from app.config.schema import GatewayConfig
 from app.core.catalog import Catalog, build_catalog
 from app.core.routing import offline_models
 from app.db.budgets import Budgets
+from app.images_index.lease import ReplicaLeases
+from app.images_index.rows import ImageRows
+from app.images_index.store import ImageIndex
+from app.images_index.sweeper import Sweeper
 from app.inputs.decoding import Decoder, tune_allocator
 from app.inputs.fetch import Resolver, SafeFetcher
 from app.inputs.loader import InputLoader
@@ -72,6 +76,8 @@ class Services:
     admin_keys: AdminKeys
     admission: Admission
     settlement: Settlement
+    images: ImageIndex  # the image index (app.images_index) and its retention sweeper
+    sweeper: Sweeper
     metrics: Metrics | None = None
     readiness: tuple[Check, ...] = ()  # GET /readyz: one named check per part
 
@@ -121,7 +127,11 @@ def build_services(
         engine, routing.idempotency, claim_ttl=longest_deadline(config), instance=instance
     )
     stopping = Stopping(config.server.request_grace)
-    ledger = LedgerSink(engine, config.ledger)
+    stored = config.storage
+    index_rows = ImageRows(stored.backend, stored.retention, config.ledger.store_prompts)
+    ledger = LedgerSink(engine, config.ledger, index_rows)
+    images = ImageIndex(engine)
+    replica_leases = ReplicaLeases(engine, instance, images.now)
     counters = MemoryCounters()
     leases = Leases(Budgets(engine), tasks.spawn, interval=config.auth.budget_sync_interval)
     settlement = Settlement(counters, leases, tasks.spawn)
@@ -157,6 +167,8 @@ def build_services(
         admin_keys=AdminKeys(admin_keys),
         admission=Admission(counters, leases, carriers),
         settlement=settlement,
+        images=images,
+        sweeper=Sweeper(images, storage, replica_leases, interval=stored.sweep_interval),
         metrics=metrics,
         readiness=readiness,
     )

@@ -16,6 +16,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, SecretStr, field_validator
 
 from app.config.allow import AllowRule, parse_allow_entry
+from app.config.durations import Duration
 from app.config.observability import LoggingConfig, MetricsConfig, TracingConfig
 from app.config.rules import EditSupport, RuleSet
 from app.config.runtime import (
@@ -212,6 +213,8 @@ class StorageConfig(_Strict):
     public_base_url: str | None = None
     download_max_bytes: int = Field(64 * 1024 * 1024, ge=1024)
     download_timeout: float = Field(60.0, gt=0)
+    retention: Duration = Field(0.0, description="how long images are kept; 0: forever")
+    sweep_interval: Duration = Field(60.0, gt=0, description="seconds between retention sweeps")
 
     @field_validator("public_base_url")
     @classmethod

@@ -1,5 +1,6 @@
 """The usage ledger: one ``usage_records`` row per request and one ``images`` row per image it
-stored, in the database, written in batches off the request path.
+stored (the image index: ``app.images_index.rows``), in the database, written in batches off
+the request path.
 
 ``write`` (the record stage's sink call) only appends the record to a bounded buffer. A
 background flusher writes what the buffer holds within ``ledger.flush_interval`` (250 ms by
@@ -28,6 +29,7 @@ from app.db.models import ImageRecord
 from app.db.models import UsageRecord as UsageRow
 from app.db.types import from_timestamp
 from app.domain import UsageRecord
+from app.images_index.rows import ImageRows
 
 log = logging.getLogger(__name__)
 
@@ -38,9 +40,11 @@ Rows = tuple[list[dict[str, Any]], list[dict[str, Any]]]
 
 
 class LedgerSink:
-    def __init__(self, engine: AsyncEngine, config: LedgerConfig) -> None:
+    def __init__(
+        self, engine: AsyncEngine, config: LedgerConfig, images: ImageRows | None = None
+    ) -> None:
         self._engine = engine
-        self._store_prompts = config.store_prompts
+        self._images = images or ImageRows(store_prompts=config.store_prompts)
         self._window = config.flush_interval * 0.4  # gather a batch, then write it
         self._max = config.max_queue
         self._buffer: deque[UsageRecord] = deque()
@@ -128,7 +132,7 @@ class LedgerSink:
         images: list[dict[str, Any]] = []
         for record in records:
             usage.append(usage_row(record))
-            images.extend(image_rows(record, store_prompt=self._store_prompts))
+            images.extend(self._images.rows(record))
         return usage, images
 
 
@@ -158,28 +162,3 @@ def usage_row(record: UsageRecord) -> dict[str, Any]:
         "client_gone": record.client_gone,
         "created_at": from_timestamp(record.created_at),
     }
-
-
-def image_rows(record: UsageRecord, *, store_prompt: bool) -> list[dict[str, Any]]:
-    created = from_timestamp(record.created_at)
-    prompt = record.prompt if store_prompt else None
-    return [
-        {
-            "id": image.ref.id,
-            "request_id": record.request_id[:64],
-            "key_id": record.principal_id,
-            "team_id": record.team,
-            "model": record.model,
-            "created_at": created,
-            "format": image.format,
-            "width": image.width or 0,
-            "height": image.height or 0,
-            "bytes": image.byte_size,
-            "location": image.ref.filename,
-            "expires_at": None,
-            "deleted_at": None,
-            "prompt": prompt,
-        }
-        for image in record.stored
-        if image.ref is not None
-    ]
