@@ -104,7 +104,7 @@ def retention_text(seconds: int | None) -> str | None:
     """A retention as people write it (``30d``, ``12h``; ``0``: forever), or None."""
     if seconds is None or seconds == 0:
         return None if seconds is None else "0"
-    for unit in ("w", "d", "h", "m"):
+    for unit in ("d", "h", "m"):
         if seconds % UNIT_SECONDS[unit] == 0:
             return f"{seconds // UNIT_SECONDS[unit]}{unit}"
     return f"{seconds}s"

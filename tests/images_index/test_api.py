@@ -116,7 +116,8 @@ async def test_admins_list_by_key_and_by_team(
         async def admin_list(**params: str) -> list[dict]:
             response = await client.get("/admin/v1/images", params=params, headers=ADMIN)
             assert response.status_code == 200, response.text
-            return response.json()["data"]
+            data: list[dict] = response.json()["data"]
+            return data
 
         by_team = await admin_list(team_id=team)
         assert {item["key_id"] for item in by_team} == {alice_id, bob_id}
