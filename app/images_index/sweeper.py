@@ -89,7 +89,8 @@ class Sweeper:
         return SweepResult(ran=True, deleted=deleted, failed=failed)
 
     def start(self) -> None:
-        """Sweep every ``interval`` seconds on the running loop, until :meth:`close`."""
+        """Sweep every ``interval`` seconds on the running loop (the first one ``interval``
+        after start), until :meth:`close`."""
         if self._task is None:
             self._task = asyncio.get_running_loop().create_task(self._run(), name="sweeper")
 
@@ -103,9 +104,9 @@ class Sweeper:
             await self._leases.release(LEASE)
 
     async def _run(self) -> None:
-        while True:
+        while True:  # the first sweep one interval after start: a start costs no extra writes
+            await asyncio.sleep(self._interval)
             try:
                 await self.sweep()
             except Exception as exc:  # the database is down: try again next time
                 log.warning("retention sweep failed (%s); retrying", type(exc).__name__)
-            await asyncio.sleep(self._interval)
