@@ -124,9 +124,16 @@ async def test_admins_list_by_key_and_by_team(
         assert all(item["team_id"] == team and item["backend"] == "local" for item in by_team)
         [by_key] = await admin_list(key_id=carol_id)
         assert by_key["request_id"] == "req-carol" and by_key["team_id"] is None
-        assert len(await admin_list()) == 3
+        assert len(await admin_list()) == len(await admin_list(key_id="", team_id="")) == 3
         assert await admin_list(key_id=alice_id, team_id="team_other") == []
         assert (await client.get("/admin/v1/images", headers=bearer(alice))).status_code == 403
+        for param in ("key_id", "team_id", "request_id"):
+            for hostile in ("\x00", "x" * 65, "é", "a b"):
+                response = await client.get(
+                    "/admin/v1/images", params={param: hostile}, headers=ADMIN
+                )
+                assert response.status_code == 400, (param, hostile)
+                assert response.json()["error"]["param"] == param
         assert (await client.get("/admin/v1/images")).status_code == 401
 
 

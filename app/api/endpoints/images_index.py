@@ -46,7 +46,7 @@ class ImageIdConvertor(Convertor[str]):
 register_url_convertor("image_id", ImageIdConvertor())
 router = APIRouter()
 admin_router = APIRouter(prefix="/admin/v1/images", dependencies=AdminOnly)
-_REQUEST_ID = re.compile(r"^[\x21-\x7e]{1,64}$")
+_PRINTABLE_ID = re.compile(r"^[\x21-\x7e]{1,64}$")
 
 Limit = Query(20, ge=1, le=100, description="images per page")
 
@@ -60,7 +60,7 @@ async def list_images(
     limit: int = Limit,
     request_id: str | None = None,
 ) -> Response:
-    where = ImageFilter(key_id=principal.id, request_id=_request_id(request_id))
+    where = ImageFilter(key_id=principal.id, request_id=_checked(request_id, "request_id"))
     page = await services.images.page(where, after=cursor, limit=limit)
     return answer(_list(page, _minter(request, services, principal), admin=False))
 
@@ -98,7 +98,11 @@ async def admin_list_images(
     limit: int = Limit,
     request_id: str | None = None,
 ) -> Response:
-    where = ImageFilter(key_id=key_id, team_id=team_id, request_id=_request_id(request_id))
+    where = ImageFilter(
+        key_id=_checked(key_id, "key_id"),
+        team_id=_checked(team_id, "team_id"),
+        request_id=_checked(request_id, "request_id"),
+    )
     page = await services.images.page(where, after=cursor, limit=limit)
     return answer(_list(page, _minter(request, services, None), admin=True))
 
@@ -146,9 +150,13 @@ def _minter(request: Request, services: Services, principal: Principal | None) -
     return mint
 
 
-def _request_id(value: str | None) -> str | None:
-    if value is not None and not _REQUEST_ID.match(value):
-        raise InvalidRequest("request_id is 1 to 64 printable characters.", param="request_id")
+def _checked(value: str | None, param: str) -> str | None:
+    """An id to filter by: 1 to 64 printable ASCII characters (no NUL for the database);
+    empty is no filter."""
+    if not value:
+        return None
+    if not _PRINTABLE_ID.match(value):
+        raise InvalidRequest(f"{param} is 1 to 64 printable ASCII characters.", param=param)
     return value
 
 
