@@ -22,6 +22,7 @@ BudgetPeriod = Literal["day", "week", "month", "total"]
 Limit = int | None  # a positive whole number, or no limit
 _NAME = r"^[A-Za-z0-9][A-Za-z0-9_.@ -]*$"
 MAX_BUDGET_USD = Decimal(1_000_000_000)
+MAX_RETENTION = 100 * 365 * 86_400  # seconds: a century
 
 # Column names of the policy on ``api_keys`` and ``teams`` (``app.db.models.base.Policy``).
 POLICY_COLUMNS = (
@@ -54,7 +55,9 @@ class PolicyFields(BaseModel):
     metadata: dict[str, Any] | None = None
     # Stored images (app.images_index): seconds kept (0: forever; null: the team's, else the
     # deployment's storage.retention), and how their URLs are minted (null: the deployment's).
-    retention: int | None = Field(None, description="90s, 12h, 30d or seconds; 0: forever")
+    retention: int | None = Field(
+        None, ge=0, le=MAX_RETENTION, description="90s, 12h, 30d or seconds; 0: forever"
+    )
     url_mode: UrlMode | None = None
 
     @field_validator("retention", mode="before")

@@ -8,6 +8,8 @@ from datetime import datetime, timedelta
 
 from app.domain import Principal
 
+MAX_RETENTION = 100 * 365 * 86_400  # seconds; a longer retention is kept this long (a century)
+
 
 def retention_seconds(own: float | None, deployment: float) -> float:
     """Seconds an image is kept (0: forever): the key's or team's, else the deployment's."""
@@ -17,7 +19,9 @@ def retention_seconds(own: float | None, deployment: float) -> float:
 def expiry(created: datetime, own: float | None, deployment: float) -> datetime | None:
     """When an image made at ``created`` expires; None when it is kept forever."""
     seconds = retention_seconds(own, deployment)
-    return None if seconds <= 0 else created + timedelta(seconds=seconds)
+    if seconds <= 0:
+        return None
+    return created + timedelta(seconds=min(seconds, MAX_RETENTION))  # never past year 9999
 
 
 def url_mode_of(principal: Principal) -> str | None:

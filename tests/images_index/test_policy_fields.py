@@ -51,6 +51,8 @@ async def test_the_admin_api_sets_shows_and_clears_them(
             ({"retention": "soon"}, "retention"),
             ({"retention": -5}, "retention"),
             ({"retention": True}, "retention"),
+            ({"retention": "36501d"}, "retention"),
+            ({"retention": 1e300}, "retention"),
             ({"url_mode": "cdn"}, "url_mode"),
         ):
             response = await client.patch(path, json=body, headers=ADMIN)
@@ -73,6 +75,8 @@ async def test_the_principal_carries_the_keys_setting_else_the_teams(engine: Asy
     assert expiry(moment, by_key.retention, 86_400) is None  # 0 keeps forever
     assert expiry(moment, unset.retention, 0) is None
     assert (expiry(moment, unset.retention, 60) - moment).total_seconds() == 60  # type: ignore[operator]
+    far = expiry(moment, None, 10**12)  # a config's absurd retention: a century, not a crash
+    assert far is not None and 99 <= far.year - moment.year <= 100
 
 
 @pytest.fixture
