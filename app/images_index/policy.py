@@ -5,9 +5,12 @@ the deployment's ``storage.retention`` and ``storage.url_mode``."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Literal
 
 from app.domain import Principal
 
+UrlMode = Literal["public", "signed", "proxy"]
+URL_MODES: tuple[UrlMode, ...] = ("public", "signed", "proxy")
 MAX_RETENTION = 100 * 365 * 86_400  # seconds; a longer retention is kept this long (a century)
 
 
@@ -24,7 +27,8 @@ def expiry(created: datetime, own: float | None, deployment: float) -> datetime 
     return created + timedelta(seconds=min(seconds, MAX_RETENTION))  # never past year 9999
 
 
-def url_mode_of(principal: Principal) -> str | None:
+def url_mode_of(principal: Principal) -> UrlMode | None:
     """The URL mode for this caller's images (``public``, ``signed`` or ``proxy``) set on its
     key or team, or None for the deployment's ``storage.url_mode``. URL minting reads this."""
-    return principal.url_mode
+    mode = principal.url_mode
+    return mode if mode in URL_MODES else None

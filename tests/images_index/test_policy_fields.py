@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.access.db_keys import DbKeys
 from app.cli import main
+from app.domain import Principal
 from app.images_index.policy import expiry, url_mode_of
 from tests.images_index.helpers import ADMIN, keyed, now
 from tests.support.config import MakeConfig, base_config, write_config
@@ -75,6 +76,7 @@ async def test_the_principal_carries_the_keys_setting_else_the_teams(engine: Asy
     assert expiry(moment, by_key.retention, 86_400) is None  # 0 keeps forever
     assert expiry(moment, unset.retention, 0) is None
     assert (expiry(moment, unset.retention, 60) - moment).total_seconds() == 60  # type: ignore[operator]
+    assert url_mode_of(Principal(id="k", name="k", url_mode="cdn")) is None  # not a mode
     far = expiry(moment, None, 10**12)  # a config's absurd retention: a century, not a crash
     assert far is not None and 99 <= far.year - moment.year <= 100
 
