@@ -75,7 +75,7 @@ def create_app(
             services = build_services(
                 config, http, tasks, engine, resolver, admin_keys=admins, metrics=metrics
             )
-            await services.jobs.recover()
+            await stack.enter_async_context(services.jobs.leases())  # never others' live jobs
             await services.admission.release_stale(services.catalog)  # a crash's holds
             services.ledger.start()
             services.sweeper.start()  # retention: one replica at a time (a database lease)

@@ -129,13 +129,19 @@ def build_services(
     stopping = Stopping(config.server.request_grace)
     stored = config.storage
     index_rows = ImageRows(stored.backend, stored.retention, config.ledger.store_prompts)
-    ledger = LedgerSink(engine, config.ledger, index_rows)
     images = ImageIndex(engine)
     replica_leases = ReplicaLeases(engine, instance, images.now)
     counters = MemoryCounters()
-    leases = Leases(Budgets(engine), tasks.spawn, interval=config.auth.budget_sync_interval)
+    team_budgets = metrics.team_budget_left if metrics and metrics.label_keys else None
+    leases = Leases(
+        Budgets(engine),
+        tasks.spawn,
+        interval=config.auth.budget_sync_interval,
+        team_budget_left=team_budgets,  # the budget gauge: team names only when opted in
+    )
+    ledger = LedgerSink(engine, config.ledger, leases, index_rows)  # charges with their rows
     settlement = Settlement(counters, leases, tasks.spawn)
-    job_store = DbJobStore(engine, instance=instance)
+    job_store = DbJobStore(engine, instance=instance, lease=config.jobs.lease)
     # usage sinks, one line each: the log line, the ledger, budget settlement, the metrics
     sinks: list[Sink] = [LogSink(), ledger, settlement]
     if metrics is not None:

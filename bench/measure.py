@@ -28,6 +28,7 @@ from bench.processes import (
     Gateway,
     log_problems,
     mock_upstream,
+    s3_sink,
     start_gateway,
     start_profiler,
     stop,
@@ -211,7 +212,11 @@ async def run_once(
     The second value says why the gateway part is not available (edits on a build without
     them); the direct numbers are still returned.
     """
-    with mock_upstream(scenario, log, opts.pin) as mock_port:
+    if scenario.replicas > 1:  # several processes on shared state: its own sequence
+        from bench import replicas  # imports this module
+
+        return await replicas.run_once(scenario, opts, work, log), None
+    with contextlib.ExitStack() as stack, mock_upstream(scenario, log, opts.pin) as mock_port:
         png = noise_png(scenario.image_bytes)
         direct_request = request_for(scenario, mock_port)
         problem = await verify_answer(mock_port, direct_request, "b64_json", png)
@@ -220,7 +225,8 @@ async def run_once(
         metrics = await measure_direct(scenario, mock_port, opts.duration)
         started = time.perf_counter()
         assert opts.storage is not None  # set up by run_all
-        gateway = start_gateway(scenario, mock_port, work, opts.pin, opts.storage)
+        sink = stack.enter_context(s3_sink(scenario, log, opts.pin))
+        gateway = start_gateway(scenario, mock_port, work, opts.pin, opts.storage, sink)
         try:
             await wait_ready(gateway, started, scenario.workers)
             metrics["ready_s"] = gateway.ready_s
@@ -278,6 +284,10 @@ async def run_scenario(scenario: Scenario, opts: Options, work: Path) -> Outcome
             print(f"  direct only: {brief(measured)}", flush=True)
             break
         print(f"  run {index + 1}/{opts.runs}: {brief(measured)}", flush=True)
+        if scenario.replicas > 1:
+            from bench.replicas import brief as replicas_brief
+
+            print(f"    {replicas_brief(measured)}", flush=True)
     if outcome.runs:
         outcome.median = median_of(outcome.runs)
         if outcome.status == "failed":

@@ -58,6 +58,29 @@ def mock_upstream(scenario: Scenario, log: Path, pin: bool) -> Iterator[int]:
         sys.executable, "-m", "bench.mock_upstream", "--port", "0",
         "--image-bytes", str(scenario.image_bytes), "--latency", str(scenario.latency),
     ]  # fmt: skip
+    with helper(command, log, pin) as port:
+        yield port
+
+
+@contextlib.contextmanager
+def s3_sink(scenario: Scenario, log: Path, pin: bool) -> Iterator[dict[str, str]]:
+    """The loopback S3 server of a ``storage="s3"`` scenario, as the gateway's environment."""
+    if scenario.storage != "s3":
+        yield {}
+        return
+    with helper([sys.executable, "-m", "bench.s3_sink", "--port", "0"], log, pin) as port:
+        yield {
+            "BENCH_STORAGE_BACKEND": "s3",
+            "BENCH_S3_ENDPOINT": f"http://{HOST}:{port}",
+            "BENCH_URL_MODE": "signed",
+            "AWS_ACCESS_KEY_ID": "bench-access-key",
+            "AWS_SECRET_ACCESS_KEY": "bench-secret-key",
+        }
+
+
+@contextlib.contextmanager
+def helper(command: list[str], log: Path, pin: bool) -> Iterator[int]:
+    """A helper process on the load CPU that prints ``READY <port>`` once it listens."""
     with log.open("ab") as errors:
         process = subprocess.Popen(
             pinned(str(LOAD_CPU), command, pin),
@@ -70,7 +93,7 @@ def mock_upstream(scenario: Scenario, log: Path, pin: bool) -> Iterator[int]:
         ready, _, _ = select.select([process.stdout], [], [], 30)
         line = process.stdout.readline().decode() if ready else ""
         if not line.startswith("READY "):
-            raise RuntimeError(f"the mock upstream did not start (see {log})")
+            raise RuntimeError(f"{command[2]} did not start (see {log})")
         yield int(line.split()[1])
     finally:
         stop(process)
@@ -91,11 +114,17 @@ class Gateway:
 
 
 def start_gateway(
-    scenario: Scenario, mock_port: int, work: Path, pin: bool, storage: Path
+    scenario: Scenario,
+    mock_port: int,
+    work: Path,
+    pin: bool,
+    storage: Path,
+    extra_env: dict[str, str] | None = None,
 ) -> Gateway:
     port = free_port()
     env = {
         **os.environ,
+        **(extra_env or {}),
         "BENCH_MOCK_PORT": str(mock_port),
         "BENCH_STORAGE_DIR": str(storage),
         "BENCH_RESPONSE_FORMAT": scenario.response_format,

@@ -7,6 +7,7 @@ from typing import Literal
 
 Operation = Literal["generate", "edit"]
 ResponseFormat = Literal["url", "b64_json"]
+StorageBackend = Literal["local", "s3"]
 
 SMALL = 50_000  # bytes of PNG: about 67 KB of base64
 LARGE = 3_000_000  # about 4 MB of base64
@@ -44,6 +45,8 @@ class Scenario:
     keys: int = 0  # client keys with budgets and rate limits in an SQLite database (0: open)
     targets: tuple[Target, ...] = ()
     observability: bool = False  # metrics and JSON logs on (off: the bench's baseline)
+    storage: StorageBackend = "local"  # s3: signed URLs on a loopback S3 server (bench/s3_sink)
+    replicas: int = 1  # >1: that many gateway processes on PostgreSQL + Redis (bench/replicas.py)
 
 
 # Targets that hold for every scenario's gateway process (start-up and idle memory).
@@ -77,6 +80,14 @@ SCENARIOS: tuple[Scenario, ...] = (
         "generations, 3 MB PNG (4 MB base64), concurrency 16, response_format=url",
         concurrency=16,
         image_bytes=LARGE,
+        targets=(Target("rps", ">=", 100, "/s"), Target("peak_rss_mb", "<=", 250, " MB")),
+    ),
+    Scenario(
+        "gen_large_c16_url_s3",
+        "gen_large_c16_url storing into S3 (loopback server), signed URLs: compare cpu_ms",
+        concurrency=16,
+        image_bytes=LARGE,
+        storage="s3",
         targets=(Target("rps", ">=", 100, "/s"), Target("peak_rss_mb", "<=", 250, " MB")),
     ),
     Scenario(
@@ -121,6 +132,15 @@ SCENARIOS: tuple[Scenario, ...] = (
         "gen_small_c64 with --workers 2 on both cores (mock and load generator share CPU 1)",
         concurrency=64,
         workers=2,
+    ),
+    Scenario(
+        "replicas2",
+        "keys_c64 on 2 gateway processes sharing PostgreSQL and Redis, both cores: speed-up "
+        "over 1 process in the same run, Redis and database round trips per request",
+        concurrency=64,
+        keys=100,
+        replicas=2,
+        targets=(Target("speedup", ">=", 1.7, "x"),),
     ),
 )
 

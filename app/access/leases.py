@@ -9,18 +9,21 @@ room for ``CHUNK`` more such requests, else by exactly what is missing; if even 
 fit, the request is refused. So the database's ``spent + held`` never passes a budget, across
 processes and replicas, and a lease gives no request more than a reservation of its own would.
 
-Finished requests are charged in memory and written every ``interval`` seconds in one
-transaction (``Budgets.draw_many``): the charge moves from held to spent. A lease idle for a
-whole interval is written off and its unused room given back, so others (keys of the same
-team, other replicas) can use it; a hold in use is renewed at each write, so it never looks
-stale to a process starting up.
+A finished request's charge stays in the lease (still held) until the usage ledger writes it:
+the ledger asks :meth:`Leases.draws` for the charges of a batch, moves them from held to spent
+in the same transaction as the batch's usage rows (``Budgets.draw_in``), and tells
+:meth:`Leases.drawn` once that committed. So a charge and its ledger row commit together, or
+neither does. Every ``interval`` seconds the leases write only their own bookkeeping: a lease
+idle for a whole interval, with no charge waiting for the ledger, is written off and its unused
+room given back, so others (keys of the same team, other replicas) can use it; a hold in use is
+renewed, so it never looks stale to a process starting up.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -32,6 +35,8 @@ log = logging.getLogger(__name__)
 MAX_FAILURES = 5  # writes in a row before the charges are given up (logged)
 CHUNK = 32  # a lease grows by room for this many requests like the one that did not fit
 Spawn = Callable[[Coroutine[Any, Any, None], str], Any]
+TEAM = "team:"  # a team's budget owner: "team:<team>"
+LeaseDraw = tuple[str, Draw]  # (the lease's id, what the ledger writes for it)
 
 
 @dataclass(eq=False)
@@ -40,7 +45,7 @@ class _Lease:
     hold_id: str | None = None
     granted: int = 0  # what the database holds for this lease
     in_flight: int = 0  # estimates of admitted requests still running
-    charged: int = 0  # charges of finished requests not yet written
+    charged: int = 0  # charges of finished requests the ledger has not committed yet
     remaining: int | None = None  # budget left outside the lease, at its last growth
     active: bool = True  # admitted a request since the last write
     closed: bool = False
@@ -64,11 +69,13 @@ class Leases:
         *,
         interval: float = 1.0,
         hold_for: timedelta = timedelta(hours=1),
+        team_budget_left: Callable[[str, int], None] | None = None,
     ) -> None:
         self.budgets = budgets
         self._spawn = spawn
         self._interval = interval
         self._hold_for = hold_for  # the recorded deadline of a lease's hold
+        self._team_budget_left = team_budget_left  # (team, nano-dollars left) after a draw
         self._leases: dict[str, _Lease] = {}
         self._unwritten: list[Draw] = []
         self._failures = 0  # writes failed in a row
@@ -96,7 +103,8 @@ class Leases:
                 return None
 
     def give_back(self, lease_id: str, estimate: int, charge: int) -> None:
-        """A request ended: its estimate leaves the lease, its charge is written later."""
+        """A request ended: its estimate leaves the lease; its charge stays held until the
+        ledger commits it with the request's row (:meth:`drawn`)."""
         lease = self._leases.get(lease_id)
         if lease is None:  # only after close(): nothing is written any more
             log.warning("a request ended after its budget lease was closed")
@@ -104,8 +112,46 @@ class Leases:
         lease.in_flight -= estimate
         lease.charged += charge
 
+    def draws(self, charges: Mapping[str, int]) -> list[LeaseDraw]:
+        """What the ledger writes for a batch: per lease id, its requests' charges (nano-dollars)
+        drawn from its hold. A lease stays open while a charge of it waits for the ledger."""
+        out = []
+        for lease_id, charge in charges.items():
+            lease = self._leases.get(lease_id)
+            if lease is None or lease.hold_id is None:  # nothing held: nothing to draw from
+                log.warning("a charge of %d nano-dollars has no budget lease", charge)
+                continue
+            out.append((lease_id, Draw(lease.hold_id, charge, 0, lease.claims)))
+        return out
+
+    def watched(self, draws: Iterable[LeaseDraw]) -> set[str]:
+        """The budget owners whose spend the ledger reads back after drawing: the teams, when
+        someone follows their budgets (the metrics, with team labels on)."""
+        if self._team_budget_left is None:
+            return set()
+        return {c.owner for _, d in draws for c in d.claims if c.owner.startswith(TEAM)}
+
+    def drawn(
+        self, draws: Iterable[LeaseDraw], spent: Mapping[tuple[str, datetime], int] | None = None
+    ) -> None:
+        """The ledger committed these draws: the charges left the holds. ``spent``: what the
+        watched budgets have spent now, per (owner, period start)."""
+        for lease_id, draw in draws:
+            lease = self._leases.get(lease_id)
+            if lease is not None and lease.hold_id == draw.hold_id:
+                lease.charged -= draw.charge
+                lease.granted -= draw.charge
+            if spent and self._team_budget_left is not None:
+                for claim in draw.claims:
+                    now = spent.get((claim.owner, claim.period_start))
+                    if now is not None:
+                        left = max(0, claim.budget_nanos - now)
+                        self._team_budget_left(claim.owner.removeprefix(TEAM), left)
+
     async def close(self) -> None:
-        """Write everything and give back every lease's room (at shutdown)."""
+        """Give back every lease's unused room (at shutdown, after the ledger's last write).
+        A charge the ledger could not write stays held, with its row unwritten: neither is
+        counted, and the hold is released at the next start."""
         self._closing = True
         await self._write(everything=True)
 
@@ -149,12 +195,12 @@ class Leases:
                 continue  # growing: next time
             idle = everything or (lease.in_flight == 0 and not lease.active)
             release = lease.granted - lease.charged - lease.in_flight if idle else 0
+            close = idle and lease.charged == 0  # a charge waiting for the ledger keeps its hold
             if lease.hold_id is not None:
-                draw = Draw(lease.hold_id, lease.charged, max(0, release), lease.claims, idle)
-                draws.append(draw)
-            lease.granted -= lease.charged + max(0, release)
-            lease.charged, lease.active = 0, False
-            if idle:
+                draws.append(Draw(lease.hold_id, 0, max(0, release), lease.claims, close))
+            lease.granted -= max(0, release)
+            lease.active = False
+            if close or everything:
                 lease.closed = True
                 del self._leases[key]
         if not draws:

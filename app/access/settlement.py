@@ -3,10 +3,11 @@ by its one :class:`UsageRecord` (a usage sink), so it happens for every outcome:
 failure, replay, stream, async job, and a client that left.
 
 The budget hold is settled at the real cost (the estimate when a succeeded request's cost is
-unknown; nothing for a failure or a replay) in the budget lease, in memory, at once; the lease
-writes charges to the database in batches (``app.access.leases``). Concurrency slots are
-freed off the request path, shielded from cancellation; :meth:`Settlement.close` gives back
-what is left and writes the budgets at shutdown.
+unknown; nothing for a failure or a replay) in the budget lease, in memory, at once; the charge
+reaches the database with the request's usage row, in one transaction of the ledger
+(``app.usage.ledger``, ``app.access.leases``). Concurrency slots are freed off the request
+path, shielded from cancellation; :meth:`Settlement.close` gives back what is left at shutdown
+(the ledger's close then writes the last charges and gives back the leases).
 """
 
 from __future__ import annotations
@@ -64,14 +65,11 @@ class Settlement:
                 self._running = self._spawn(self._drain(), "settlement")
 
     async def close(self) -> None:
-        """Give back what is pending and write the budgets (at shutdown, after in-flight work
-        ended)."""
+        """Give back the pending slots (at shutdown, after in-flight work ended)."""
         if self._running is not None:
             await asyncio.wait([self._running])
         if self._slots:
             await self._drain()
-        if self._leases is not None:
-            await self._leases.close()
 
     async def _drain(self) -> None:
         try:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from functools import partial
 
-import orjson
 from fastapi import Request
 from starlette.responses import Response
 
@@ -26,6 +25,7 @@ from app.api.sse import stream_response
 from app.core.catalog import ModelSpec
 from app.domain import ImageJob, Principal
 from app.errors import GatewayError, InvalidRequest
+from app.images_index.policy import url_mode_of
 from app.observability.logs import request_id_var
 from app.run.runner import Cleanup, Once, request_key
 from app.state.base import RequestKey
@@ -77,7 +77,7 @@ async def _respond(
     meter: Meter,
 ) -> Response:
     base_url = public_base_url(request, services.config.storage, services.config.server)
-    image_url = partial(services.storage.url, base_url=base_url)
+    image_url = partial(services.storage.url, base_url=base_url, mode=url_mode_of(principal))
     streaming = services.config.streaming
     key = await request_key(principal, idempotency_key(request), job)
     if wants_async(request):
@@ -103,13 +103,17 @@ async def _respond(
             first_event_wait=streaming.first_event_wait,
         )
 
+    keepalive = spec.keepalive_json or wants_keepalive(request)
+
     async def answer() -> Response:
         generation, replayed = await executor.run(
             job, spec, meter, deadline=deadline, key=key, cleanup=cleanup.hand_over()
         )
-        return render.images_response(generation, image_url, replayed=replayed, charge=meter.charge)
+        return render.images_response(
+            generation, image_url, replayed=replayed, charge=meter.charge, cost_in_body=keepalive
+        )
 
-    if spec.keepalive_json or wants_keepalive(request):
+    if keepalive:
         return await with_keepalive(answer(), streaming.keepalive_interval)
     return await answer()
 
@@ -130,7 +134,7 @@ async def _submit_job(
         generation, _ = await services.executor.run(
             job, spec, meter, deadline=deadline, key=key, cleanup=cleanup, on_connection=False
         )
-        return orjson.dumps(render.images_body(generation, image_url))
+        return render.job_result(generation, image_url, meter.charge)
 
     def dropped() -> None:  # the job never ran (a shutdown while it waited in line)
         cleanup()

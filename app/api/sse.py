@@ -5,6 +5,12 @@ Before anything is sent, a failure is an ordinary HTTP error. Headers are held f
 failure ends the stream with ``event: error``. Keep-alives are SSE comments, never an event
 with empty data (which crashes the SDKs' JSON parsing). A replayed stream (a repeated
 Idempotency-Key) is just the completed event of the first one.
+
+Cost: the completed event carries an ``imagegate`` object with the exact cost and, when a budget
+applies, the budget left (``{"cost": "0.04", "budget_remaining": "9.96"}``), as a plain answer's
+``x-imagegate-cost`` and ``x-imagegate-budget-remaining`` headers say them. The headers go out
+before the cost is known, so they carry it only when the image was ready before them (a replay:
+cost 0, or a completion within ``first_event_wait``); a stream never sends a guess.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ from typing import Any
 import orjson
 from starlette.responses import Response, StreamingResponse
 
+from app.api.render import cost_fields, cost_headers
 from app.core.pricing import NANOS_PER_USD
 from app.domain import Generation, ImageJob, PartialImage
 from app.errors import GatewayError, error_object
@@ -58,6 +65,9 @@ async def stream_response(
     headers = dict(_STREAM_HEADERS)
     if isinstance(first, Replayed):
         headers["x-imagegate-idempotent-replay"] = "true"
+        headers |= cost_headers(first.generation, meter.charge, replayed=True)
+    elif isinstance(first, Generation):  # ready before the headers: they can say its cost
+        headers |= cost_headers(first, meter.charge, replayed=False)
     body = _events(first, queue, job, meter, image_url, keepalive)
     return StreamingResponse(body, media_type="text/event-stream", headers=headers)
 
@@ -85,8 +95,11 @@ async def _events(
             elif isinstance(item, PartialImage):
                 yield _frame(f"{prefix}.partial_image", _partial(prefix, item, job))
             else:
+                replayed = isinstance(item, Replayed)
                 generation = item.generation if isinstance(item, Replayed) else item
-                yield _frame(f"{prefix}.completed", _completed(prefix, generation, image_url))
+                completed = _completed(prefix, generation, image_url)
+                completed["imagegate"] = dict(cost_fields(generation, meter.charge, replayed))
+                yield _frame(f"{prefix}.completed", completed)
             item = await _next(queue, keepalive)
     except BaseException:  # the client went away (the producer carries on without it)
         meter.client_left()
@@ -134,7 +147,9 @@ def _completed(prefix: str, generation: Generation, image_url: ImageUrl) -> dict
         "output_format": generation.output_format or image.format,
     }
     if image.ref is not None:
-        body["url"] = image_url(image.ref)
+        body["url"], expires_at = image_url(image.ref)
+        if expires_at is not None:
+            body["expires_at"] = expires_at
     if image.storage_error is not None:
         body["stored"] = False
     if generation.usage is not None:

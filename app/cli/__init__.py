@@ -11,7 +11,7 @@ import sys
 from types import ModuleType
 
 from app import __version__
-from app.cli import check_carriers, check_config, db, keys, serve, teams, usage
+from app.cli import check_carriers, check_config, db, keys, serve, storage, teams, usage
 from app.cli.common import HelpWithDefaults, Parser
 
 # name -> module with HELP, add_arguments(parser) and run(args) -> exit code
@@ -23,6 +23,7 @@ COMMANDS: dict[str, ModuleType] = {
     "keys": keys,
     "teams": teams,
     "usage": usage,
+    "storage": storage,
 }
 
 

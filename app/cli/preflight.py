@@ -3,12 +3,17 @@ clear line naming the path and the user, not a traceback from inside a worker.""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import tempfile
 from pathlib import Path
 
+from app.access.db_keys import DbKeys
+from app.access.keys import ConfigKeys, GatewayKeys
 from app.config import GatewayConfig
+from app.db.engine import create_engine
+from app.db.migrate import upgrade
 from app.db.urls import DatabaseURLError, async_url, sqlite_path
 from app.storage import local_directories
 
@@ -59,3 +64,26 @@ def first_problem(config: GatewayConfig, database_url: str) -> str | None:
         if problem is not None:
             return problem
     return None
+
+
+def has_client_keys(config: GatewayConfig, database_url: str) -> bool:
+    """Whether the key store the gateway will use holds a client key: one in the config
+    (``auth.keys``, ``IMAGEGATE_API_KEY``) or an unrevoked one in the database (``imagegate
+    keys create``). A gateway without any answers everyone. Migrates the database first, as
+    the gateway does at start (a new database has no keys); raises when it cannot be read."""
+    if config.auth.keys:
+        return True
+    path = sqlite_path(async_url(database_url))
+    if path is not None and not Path(path).exists():
+        return False  # a new SQLite file: no keys yet
+    return asyncio.run(_database_has_keys(database_url))
+
+
+async def _database_has_keys(database_url: str) -> bool:
+    await upgrade(database_url)
+    engine = create_engine(database_url, pool_size=1)
+    try:
+        store = GatewayKeys(ConfigKeys(()), DbKeys(engine))
+        return not await store.is_open()
+    finally:
+        await engine.dispose()

@@ -9,6 +9,7 @@ import socket
 import sys
 
 import uvicorn
+from sqlalchemy.exc import SQLAlchemyError
 
 from app.cli.common import (
     add_config_option,
@@ -19,10 +20,10 @@ from app.cli.common import (
     settings_or_exit,
 )
 from app.cli.limits import raise_open_files_limit
-from app.cli.preflight import first_problem
+from app.cli.preflight import first_problem, has_client_keys
 from app.config import GatewayConfig
 from app.config.settings import database_url, export_for_workers
-from app.observability import multiproc
+from app.observability import multiproc, side_port
 from app.observability.json_logs import formatter
 from app.observability.logs import configure_logging
 
@@ -61,16 +62,11 @@ def run(args: argparse.Namespace) -> int:
         return 2
     config, path = loaded
     allow_open = args.allow_open or settings.allow_open
-    if not config.auth.keys and not _is_loopback(args.host) and not allow_open:
-        print(
-            f"imagegate: refusing to serve on {args.host} with no gateway keys: anyone who can "
-            "reach it could spend your carrier credit. Set auth.keys in the config, or pass "
-            "--allow-open (IMAGEGATE_ALLOW_OPEN=1) if that is really what you want.",
-            file=sys.stderr,
-        )
-        return 2
     database = database_url(settings, config)
-    problem = first_problem(config, database) or _port_problem(args.host, args.port)
+    problem = first_problem(config, database)
+    if problem is None and not _is_loopback(args.host) and not allow_open:
+        problem = _open_problem(config, database, args.host)
+    problem = problem or _port_problem(args.host, args.port)
     if problem is not None:
         print(f"imagegate: {problem}", file=sys.stderr)
         return 2
@@ -79,9 +75,9 @@ def run(args: argparse.Namespace) -> int:
     raise_open_files_limit(config.server.max_connections)
     export_for_workers(path, level)  # each worker process configures itself from these
     side = config.metrics.port if config.metrics.enabled else None
-    metrics_dir = multiproc.prepare(args.workers, side_port=side is not None)  # before workers
+    metrics_dir = multiproc.prepare(args.workers)  # before the workers start
     try:
-        if side is not None and not _side_port(config.metrics.host, side):
+        if side is not None and not _side_port(config, side, args.host, args.port):
             return 2
         _serve(args, config)
     finally:
@@ -89,9 +85,31 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _side_port(host: str, port: int) -> bool:
+def _open_problem(config: GatewayConfig, database: str, host: str) -> str | None:
+    """Why serving on a non-loopback ``host`` is refused: no client key in the key store
+    (config keys or database keys), or a database that cannot say."""
     try:
-        multiproc.serve_side_port(host, port)
+        if has_client_keys(config, database):
+            return None
+    except (SQLAlchemyError, OSError) as exc:
+        return f"cannot check the database for client keys ({type(exc).__name__}: {exc})"
+    return (
+        f"refusing to serve on {host} with no gateway keys: anyone who can reach it could "
+        "spend your carrier credit. Create a key (imagegate keys create --name NAME) or set "
+        "auth.keys in the config, or pass --allow-open (IMAGEGATE_ALLOW_OPEN=1) if that is "
+        "really what you want."
+    )
+
+
+def _side_port(config: GatewayConfig, port: int, main_host: str, main_port: int) -> bool:
+    host, token = config.metrics.host, config.metrics.token
+    try:
+        side_port.serve(
+            host,
+            port,
+            side_port.main_url(main_host, main_port),
+            token.get_secret_value() if token is not None else None,
+        )
     except OSError as exc:
         print(f"imagegate: cannot serve metrics on {host}:{port} ({exc})", file=sys.stderr)
         return False

@@ -55,6 +55,13 @@ class JobsConfig(_Strict):
     ttl: float = Field(86_400.0, gt=0, description="seconds a finished job can be fetched")
     max_running: int = Field(4, ge=1)
     max_queued: int = Field(100, ge=0)
+    lease: float = Field(
+        30.0,
+        ge=1,
+        le=3600,
+        description="seconds a job stays owned by its process without a heartbeat (sent every "
+        "lease/3); a job whose owner died is finished as failed within about this time",
+    )
 
 
 class DatabaseConfig(_Strict):

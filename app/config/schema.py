@@ -16,7 +16,6 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, SecretStr, field_validator
 
 from app.config.allow import AllowRule, parse_allow_entry
-from app.config.durations import Duration
 from app.config.observability import LoggingConfig, MetricsConfig, TracingConfig
 from app.config.rules import EditSupport, RuleSet
 from app.config.runtime import (
@@ -26,6 +25,7 @@ from app.config.runtime import (
     RoutingConfig,
     StreamingConfig,
 )
+from app.config.storage import StorageConfig as StorageConfig  # re-exported
 
 ResponseFormat = Literal["url", "b64_json", "b64_ephemeral"]
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -207,21 +207,6 @@ class FetchConfig(_Strict):
         return tuple(map(parse_allow_entry, self.allow))
 
 
-class StorageConfig(_Strict):
-    backend: str = "local"
-    directory: Path = Path("data/images")
-    public_base_url: str | None = None
-    download_max_bytes: int = Field(64 * 1024 * 1024, ge=1024)
-    download_timeout: float = Field(60.0, gt=0)
-    retention: Duration = Field(0.0, description="how long images are kept; 0: forever")
-    sweep_interval: Duration = Field(60.0, gt=0, description="seconds between retention sweeps")
-
-    @field_validator("public_base_url")
-    @classmethod
-    def _base(cls, value: str | None) -> str | None:
-        return http_url(value) if value else None
-
-
 class AuthConfig(_Strict):
     keys: tuple[SecretStr, ...] = ()
     admin_keys: tuple[SecretStr, ...] = Field((), description="for /admin/v1 only")
@@ -229,7 +214,7 @@ class AuthConfig(_Strict):
         5.0, gt=0, le=300, description="seconds a database key lookup is trusted (revocation)"
     )
     budget_sync_interval: float = Field(
-        1.0, gt=0, le=60, description="seconds between writes of budget charges to the database"
+        1.0, gt=0, le=60, description="seconds between budget lease renewals and write-offs"
     )
 
     @field_validator("keys", "admin_keys", mode="before")

@@ -22,12 +22,12 @@ integer nano-dollars (``app.db.money``).
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import cast
 
-from sqlalchemy import Table, bindparam, delete, insert, select, update
+from sqlalchemy import Table, bindparam, delete, insert, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -189,10 +189,21 @@ class Budgets:
         return remaining
 
     async def draw_many(self, draws: Sequence[Draw]) -> None:
-        """Move each draw's ``charge`` from held to spent and free its ``release``, in one
-        transaction of a few batched statements whatever the number of holds: holds that
-        ``close`` are deleted, the others shrink and are renewed (their age restarts); each
-        budget row is updated once, in owner order."""
+        """:meth:`draw_in` in a transaction of its own."""
+        async with self._engine.connect() as connection:
+            await self.draw_in(connection, draws)
+            await connection.commit()
+
+    async def draw_in(
+        self, connection: AsyncConnection, draws: Sequence[Draw], *, spent_of: Collection[str] = ()
+    ) -> dict[tuple[str, datetime], int]:
+        """Move each draw's ``charge`` from held to spent and free its ``release``, inside the
+        caller's transaction (the ledger commits them with their usage rows), in a few batched
+        statements whatever the number of holds: holds that ``close`` are deleted, the others
+        shrink and are renewed (their age restarts). Budget rows first, each once, in owner
+        order, then holds in id order: the order ``reserve`` and ``grow`` lock them in, so
+        concurrent writers never deadlock. Returns what the rows of the owners in ``spent_of``
+        have spent now (every process's committed charges and these), per (owner, period)."""
         now = self._clock()
         deltas: dict[tuple[str, datetime], tuple[int, int]] = {}  # row -> (held, spent)
         for draw in draws:
@@ -202,41 +213,51 @@ class Budgets:
                     was_held + draw.charge + draw.release,
                     was_spent + draw.charge,
                 )
-        renew = [{"hold": d.hold_id, "less": d.charge + d.release} for d in draws if not d.close]
-        closing = [draw.hold_id for draw in draws if draw.close]
+        renew: dict[str, int] = {}
+        for draw in draws:
+            if not draw.close:
+                renew[draw.hold_id] = renew.get(draw.hold_id, 0) + draw.charge + draw.release
+        closing = sorted({draw.hold_id for draw in draws if draw.close})
         holds, spend = cast(Table, BudgetHold.__table__), cast(Table, BudgetSpend.__table__)
-        async with self._engine.connect() as connection:
-            if renew:
-                await connection.execute(
-                    update(holds)
-                    .where(holds.c.id == bindparam("hold"))
-                    .values(amount_nanos=holds.c.amount_nanos - bindparam("less"), created_at=now),
-                    renew,
+        if deltas:
+            rows = [
+                {"row_owner": owner, "row_start": start, "less": held, "more": spent}
+                for (owner, start), (held, spent) in sorted(deltas.items())
+            ]
+            await connection.execute(
+                update(spend)
+                .where(
+                    spend.c.owner == bindparam("row_owner"),
+                    spend.c.period_start == bindparam("row_start"),
                 )
-            if closing:
-                await connection.execute(
-                    delete(BudgetHoldPart).where(BudgetHoldPart.hold_id.in_(closing))
-                )
-                await connection.execute(delete(BudgetHold).where(BudgetHold.id.in_(closing)))
-            if deltas:
-                rows = [
-                    {"row_owner": owner, "row_start": start, "less": held, "more": spent}
-                    for (owner, start), (held, spent) in sorted(deltas.items())
-                ]
-                await connection.execute(
-                    update(spend)
-                    .where(
-                        spend.c.owner == bindparam("row_owner"),
-                        spend.c.period_start == bindparam("row_start"),
-                    )
-                    .values(
-                        held_nanos=spend.c.held_nanos - bindparam("less"),
-                        spent_nanos=spend.c.spent_nanos + bindparam("more"),
-                        updated_at=now,
-                    ),
-                    rows,
-                )
-            await connection.commit()
+                .values(
+                    held_nanos=spend.c.held_nanos - bindparam("less"),
+                    spent_nanos=spend.c.spent_nanos + bindparam("more"),
+                    updated_at=now,
+                ),
+                rows,
+            )
+        if renew:
+            await connection.execute(
+                update(holds)
+                .where(holds.c.id == bindparam("hold"))
+                .values(amount_nanos=holds.c.amount_nanos - bindparam("less"), created_at=now),
+                [{"hold": hold, "less": less} for hold, less in sorted(renew.items())],
+            )
+        if closing:
+            await connection.execute(
+                delete(BudgetHoldPart).where(BudgetHoldPart.hold_id.in_(closing))
+            )
+            await connection.execute(delete(BudgetHold).where(BudgetHold.id.in_(closing)))
+        watched = [row for row in deltas if row[0] in spent_of]
+        if not watched:
+            return {}
+        found = await connection.execute(
+            select(spend.c.owner, spend.c.period_start, spend.c.spent_nanos).where(
+                tuple_(spend.c.owner, spend.c.period_start).in_(watched)
+            )
+        )
+        return {(owner, start): spent for owner, start, spent in found.all()}
 
     async def _apply(
         self, connection: AsyncConnection, deltas: dict[tuple[str, datetime], tuple[int, int]]

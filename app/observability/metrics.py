@@ -121,13 +121,22 @@ class Metrics:
             registry=r,
             multiprocess_mode="livesum",
         )
+        # Fed after each ledger write that charged a team (``team_budget_left``), only with
+        # team labels on. Across workers the most recent write wins: each worker reads the
+        # team's spend back from the database right after its own commit, so the latest value
+        # counts every worker's charges; "max"/"min" would be wrong across a period rollover,
+        # "livemostrecent" would forget a team when the worker that wrote it last exits.
         self.budget_remaining = Gauge(
             "imagegate_budget_remaining_usd",
-            "Budget left per team, in US dollars.",
+            "Budget left per team in its current period (budget minus spent), in US dollars.",
             ("team",),
             registry=r,
             multiprocess_mode="mostrecent",
         )
+
+    def team_budget_left(self, team: str, remaining_nanos: int) -> None:
+        """A team's budget left, after a charge to it was written (a few times a second)."""
+        self.budget_remaining.labels(team).set(remaining_nanos / 1e9)
 
 
 class MetricsSink:

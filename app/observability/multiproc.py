@@ -14,18 +14,17 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from prometheus_client import CollectorRegistry, multiprocess, start_http_server, values
+from prometheus_client import CollectorRegistry, multiprocess, values
 
 ENV = "PROMETHEUS_MULTIPROC_DIR"
 _made_here: Path | None = None  # the directory, in the serve process that made it
 
 
-def prepare(workers: int, *, side_port: bool = False) -> Path | None:
-    """With several workers (or a separate metrics port, served by this process): a fresh,
-    empty directory for this run, handed to the workers through the environment
-    (prometheus-client reads it when a worker imports it)."""
+def prepare(workers: int) -> Path | None:
+    """With several workers: a fresh, empty directory for this run, handed to the workers
+    through the environment (prometheus-client reads it when a worker imports it)."""
     directory = None
-    if workers <= 1 and not side_port:
+    if workers <= 1:
         os.environ.pop(ENV, None)  # one process: plain in-memory values, nothing to share
     else:
         directory = Path(tempfile.mkdtemp(prefix="imagegate-metrics-"))
@@ -63,11 +62,3 @@ def worker_exit() -> None:
     if active():
         multiprocess.mark_process_dead(os.getpid())  # type: ignore[no-untyped-call]
     cleanup(_made_here)
-
-
-def serve_side_port(host: str, port: int) -> None:
-    """``metrics.port``: this (the serving) process answers scrapes on its own port, from
-    every worker's files, in a thread of prometheus-client's."""
-    registry = CollectorRegistry()
-    multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
-    start_http_server(port, addr=host, registry=registry)

@@ -3,16 +3,21 @@
 A job is recorded in the job store before it is accepted, runs in the gateway under a bounded
 number of concurrent jobs (the rest wait in line), and keeps its rendered answer until its TTL
 ends. Jobs are scoped to the principal that created them; a repeated Idempotency-Key gets the
-job its first request made. At start-up, jobs a previous process left queued or running are
-marked failed, never silently forgotten.
+job its first request made.
+
+Every process sharing the database runs one lease loop (``leases``) every ``jobs.lease / 3``
+seconds: a heartbeat renewing the leases of its own unfinished jobs, then a reaper finishing
+as failed (``job_interrupted``) any job whose owner's lease ran out, so a job whose process died
+never stays ``running``, and a process starting up never touches jobs of live ones.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import secrets
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 from app.config.runtime import JobsConfig
 from app.errors import GatewayError, RateLimited, error_object
@@ -20,6 +25,16 @@ from app.run.tasks import TaskRegistry
 from app.state.base import JobRecord, JobStore, RequestKey
 
 log = logging.getLogger(__name__)
+INTERRUPTED = GatewayError(
+    "The gateway process running this job stopped before it finished; the image may or may "
+    "not have been generated. Submit the request again.",
+    code="job_interrupted",
+)
+NEVER_STARTED = GatewayError(
+    "The gateway process holding this job stopped before it started; nothing was generated "
+    "or charged. Submit the request again.",
+    code="job_interrupted",
+)
 
 
 class JobRunner:
@@ -41,13 +56,35 @@ class JobRunner:
         counts: dict[str, int] = await by_status()
         return counts
 
-    async def recover(self) -> None:
-        restarted = GatewayError(
-            "The gateway restarted before this job finished.", code="job_interrupted"
-        )
-        failed = await self._store.fail_unfinished(error_object(restarted))
-        if failed:
-            log.warning("marked %d job(s) from a previous run as failed", failed)
+    @contextlib.asynccontextmanager
+    async def leases(self) -> AsyncIterator[None]:
+        """The heartbeat and reaper loop, for as long as the context lasts (the app's life)."""
+        await self.tend()
+        loop = asyncio.get_running_loop().create_task(self._tend_forever(), name="job-leases")
+        try:
+            yield
+        finally:
+            loop.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await loop
+
+    async def tend(self) -> int:
+        """One round: renew this process's leases, then reap jobs whose owner's lease ran out
+        (how many were reaped)."""
+        await self._store.renew()
+        reaped = await self._store.reap(error_object(INTERRUPTED), error_object(NEVER_STARTED))
+        if reaped:
+            log.warning("finished %d async job(s) whose process stopped as failed", reaped)
+        return reaped
+
+    async def _tend_forever(self) -> None:
+        interval = self._config.lease / 3
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await self.tend()
+            except Exception:  # the database is away: the next round tries again
+                log.warning("could not renew or reap async-job leases", exc_info=True)
 
     async def submit(
         self,

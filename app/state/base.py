@@ -106,8 +106,12 @@ class JobStore(Protocol):
 
     async def unfinished(self) -> int: ...
 
-    async def fail_unfinished(self, error: bytes) -> int:
-        """Mark jobs a previous process left queued or running as failed with ``error``."""
+    async def renew(self) -> int:
+        """Heartbeat: extend the lease of this process's unfinished jobs; how many."""
+        ...
+
+    async def reap(self, interrupted: bytes, never_started: bytes) -> int:
+        """Finish as failed the unfinished jobs whose owner's lease ran out; how many."""
         ...
 
     async def purge_expired(self) -> None: ...

@@ -2,10 +2,13 @@
 restart and every process on the database sees them (SQLite for one host, PostgreSQL for
 several).
 
-The process that accepted a job runs it and names itself in ``lease_owner``; it writes the
-job's progress only while it still owns it, so a job a restarted gateway has already reported
-as failed is never flipped back. (Leases with heartbeats, taken over when a replica dies, come
-with scale-out: issue 13.)
+The process that accepted a job runs it and owns it through a lease: ``lease_owner`` until
+``lease_expires_at``, renewed by the owner's heartbeat (``renew``) for all its unfinished jobs
+in one statement. Any process reaps (``reap``) unfinished jobs whose lease ran out (their owner
+died or hung) by finishing them as failed, so a job is never stuck in ``running``; a live
+owner's jobs are never touched. The owner writes progress only while it still owns the job,
+so a reaped job is never flipped back. ``sent_upstream_at`` says whether the job had started
+its work (admission, then the carrier call) when it was reaped.
 
 Job times (created, completed, expiry) are wall-clock: they are shown to users and must mean
 the same thing after a restart, which a monotonic clock does not.
@@ -50,10 +53,12 @@ class DbJobStore:
         *,
         instance: str | None = None,
         clock: Callable[[], float] = time.time,
+        lease: float = 30.0,
     ) -> None:
         self._engine = engine
         self._instance = instance or instance_id()
         self._clock = clock
+        self._lease = lease
         self._insert = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
 
     async def create(
@@ -68,6 +73,8 @@ class DbJobStore:
             "created_at": from_timestamp(now),
             "expires_at": from_timestamp(now + ttl),
             "lease_owner": self._instance,
+            "lease_expires_at": from_timestamp(now + self._lease),
+            "heartbeat_at": from_timestamp(now),
             "idempotency_key": name,
             "fingerprint": None if key is None else key.fingerprint,
         }
@@ -108,16 +115,58 @@ class DbJobStore:
     ) -> None:
         now = from_timestamp(self._clock())
         values: dict[str, Any] = {"status": status, "result": result, "error": error}
-        if status == "running":
-            values |= {"started_at": now, "heartbeat_at": now, "attempts": AsyncJob.attempts + 1}
+        if status == "running":  # the work starts: from now on it may reach the carrier
+            values |= {
+                "started_at": now,
+                "heartbeat_at": now,
+                "attempts": AsyncJob.attempts + 1,
+                "sent_upstream": True,
+                "sent_upstream_at": now,
+            }
         elif status in ("succeeded", "failed"):
             values["completed_at"] = now
         async with self._engine.begin() as connection:
             await connection.execute(
                 update(AsyncJob)
-                .where(AsyncJob.id == job_id, AsyncJob.lease_owner == self._instance)
+                .where(
+                    AsyncJob.id == job_id,
+                    AsyncJob.lease_owner == self._instance,
+                    AsyncJob.status.in_(UNFINISHED),
+                )
                 .values(**values)
             )
+
+    async def renew(self) -> int:
+        """The heartbeat: extend the lease of every unfinished job this process owns (one
+        statement). How many it still owns."""
+        now = self._clock()
+        async with self._engine.begin() as connection:
+            result = await connection.execute(
+                update(AsyncJob)
+                .where(AsyncJob.lease_owner == self._instance, AsyncJob.status.in_(UNFINISHED))
+                .values(
+                    lease_expires_at=from_timestamp(now + self._lease),
+                    heartbeat_at=from_timestamp(now),
+                )
+            )
+        return result.rowcount
+
+    async def reap(self, interrupted: bytes, never_started: bytes) -> int:
+        """Finish as failed every unfinished job whose owner's lease ran out: ``interrupted``
+        for those whose work had started, ``never_started`` for those still queued. Any
+        process may call it (index on status, lease_expires_at); the count reaped."""
+        now = from_timestamp(self._clock())
+        expired = (AsyncJob.status.in_(UNFINISHED), AsyncJob.lease_expires_at < now)
+        reaped = 0
+        async with self._engine.begin() as connection:
+            for started, error in ((True, interrupted), (False, never_started)):
+                result = await connection.execute(
+                    update(AsyncJob)
+                    .where(*expired, AsyncJob.sent_upstream == started)
+                    .values(status="failed", completed_at=now, error=error, lease_owner=None)
+                )
+                reaped += result.rowcount
+        return reaped
 
     async def get(self, job_id: str, owner: str) -> JobRecord | None:
         async with self._engine.connect() as connection:
@@ -151,20 +200,6 @@ class DbJobStore:
         counts = dict.fromkeys(("queued", "running", "succeeded", "failed"), 0)
         counts.update({str(status): int(count) for status, count in rows})
         return counts
-
-    async def fail_unfinished(self, error: bytes) -> int:
-        async with self._engine.begin() as connection:
-            result = await connection.execute(
-                update(AsyncJob)
-                .where(AsyncJob.status.in_(UNFINISHED))
-                .values(
-                    status="failed",
-                    completed_at=from_timestamp(self._clock()),
-                    error=error,
-                    lease_owner=None,
-                )
-            )
-        return result.rowcount
 
     async def purge_expired(self) -> None:
         async with self._engine.begin() as connection:

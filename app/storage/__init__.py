@@ -8,9 +8,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from app.config import ConfigError
-from app.config.schema import StorageConfig
-from app.storage.base import ImageUrl, Storage, new_image_id, valid_image_id
+from app.config.storage import StorageConfig
+from app.storage.base import ImageUrl, Storage, new_image_id, parse_filename, valid_image_id
 from app.storage.local import LocalStorage
+from app.storage.signing import signer_for
+from app.storage.urls import GatewayLinks, LinkRefused, MintedUrl, UrlPolicy
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,11 +23,26 @@ class Backend:
     directories: Callable[[StorageConfig], tuple[Path, ...]] = lambda config: ()
 
 
+def gateway_links(config: StorageConfig) -> GatewayLinks:
+    """The deployment's URL policy and signing keys, for the gateway's own image URLs."""
+    return GatewayLinks(signer_for(config), UrlPolicy(config.url_mode, config.url_ttl))
+
+
+def _s3(config: StorageConfig) -> Storage:
+    from app.storage.s3 import S3Storage  # obstore is loaded only when a deployment uses it
+
+    try:
+        return S3Storage(config, gateway_links(config))
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+
+
 BACKENDS: dict[str, Backend] = {
     "local": Backend(
-        factory=lambda config: LocalStorage(config.directory),
+        factory=lambda config: LocalStorage(config.directory, gateway_links(config)),
         directories=lambda config: (config.directory,),
     ),
+    "s3": Backend(factory=_s3),
 }
 
 
@@ -49,8 +66,14 @@ def local_directories(config: StorageConfig) -> tuple[Path, ...]:
 __all__ = [
     "BACKENDS",
     "Backend",
+    "GatewayLinks",
     "ImageUrl",
+    "LinkRefused",
     "LocalStorage",
+    "MintedUrl",
+    "UrlPolicy",
+    "gateway_links",
+    "parse_filename",
     "local_directories",
     "Storage",
     "make_storage",

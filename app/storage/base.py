@@ -2,8 +2,9 @@
 
 A backend keeps image bytes under an unguessable id (128 random bits, URL-safe base64, 22
 characters) and owns the URLs of what it keeps: the local disk answers them through the
-gateway's ``/images/...`` endpoint, an object store may sign them for its own host. Images are
-immutable once stored. Every failure to store, read or delete is ``StorageFailed``.
+gateway's ``/images/...`` endpoint, an object store may sign them for its own host
+(``app.storage.urls``: the URL modes and their expiry). Images are immutable once stored.
+Every failure to store, read or delete is ``StorageFailed``.
 """
 
 from __future__ import annotations
@@ -11,14 +12,16 @@ from __future__ import annotations
 import re
 import secrets
 from collections.abc import AsyncIterator, Callable
-from typing import Protocol
+from typing import Protocol, cast
 
-from app.domain import ImageFormat, StoredRef
+from app.config.storage import UrlMode
+from app.domain import MEDIA_TYPES, ImageFormat, StoredRef
+from app.storage.urls import GatewayLinks, MintedUrl
 
 _ID = re.compile(r"^[A-Za-z0-9_-]{22}$")
 
-# The URL of a stored image, already bound to the request's public base URL.
-ImageUrl = Callable[[StoredRef], str]
+# The URL of a stored image (and its expiry), already bound to the request's public base URL.
+ImageUrl = Callable[[StoredRef], MintedUrl]
 
 
 def new_image_id() -> str:
@@ -29,12 +32,26 @@ def valid_image_id(image_id: str) -> bool:
     return _ID.match(image_id) is not None
 
 
+def parse_filename(filename: str) -> StoredRef | None:
+    """The image a served file name (``<id>.<format>``) names, size unknown (0); None when
+    the name is not one this gateway hands out."""
+    image_id, _, ext = filename.rpartition(".")
+    if ext not in MEDIA_TYPES or not valid_image_id(image_id):
+        return None
+    return StoredRef(image_id, cast(ImageFormat, ext), 0)
+
+
 class Storage(Protocol):
     """Keeps image bytes under an unguessable id and mints the URLs clients fetch them from."""
 
     @property
     def serves_files(self) -> bool:
         """Whether the gateway itself answers this backend's URLs (``GET /images/...``)."""
+        ...
+
+    @property
+    def links(self) -> GatewayLinks:
+        """Mints and checks the gateway's own ``/images/...`` URLs (signed or plain)."""
         ...
 
     async def put(self, data: bytes, fmt: ImageFormat) -> StoredRef:
@@ -57,7 +74,21 @@ class Storage(Protocol):
         """Forget an image; deleting one that is already gone is not an error."""
         ...
 
-    def url(self, ref: StoredRef, base_url: str) -> str:
-        """Where a client fetches the image. ``base_url`` is the gateway's public address;
-        a backend serving from elsewhere (a bucket, a CDN, a signed link) may ignore it."""
+    def url(
+        self,
+        ref: StoredRef,
+        base_url: str,
+        *,
+        mode: UrlMode | None = None,
+        ttl: float | None = None,
+    ) -> MintedUrl:
+        """Where a client fetches the image, and until when. ``base_url`` is the gateway's
+        public address; a backend serving from elsewhere (a bucket, a CDN, a presigned link)
+        may ignore it. ``mode`` and ``ttl`` override the deployment's ``url_mode`` and
+        ``url_ttl`` (a key's own policy); minting does no I/O."""
+        ...
+
+    def redirect(self, ref: StoredRef) -> str | None:
+        """Where ``GET /images/<id>.<fmt>`` sends the client instead of streaming the image
+        itself (a fresh presigned URL of an object store), or None to stream it."""
         ...

@@ -14,16 +14,16 @@ import contextlib
 import os
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import cast
 
-from app.domain import MEDIA_TYPES, ImageFormat, StoredRef
+from app.config.storage import UrlMode
+from app.domain import ImageFormat, StoredRef
 from app.errors import StorageFailed
-from app.storage.base import new_image_id, valid_image_id
+from app.storage.base import new_image_id, parse_filename
+from app.storage.urls import SERVED_UNDER, GatewayLinks, MintedUrl, public_links
 
 # Largest image written or read on the event loop rather than in a worker thread.
 INLINE_BYTES = 256 * 1024
-# Where the gateway serves these files: ``{base_url}/images/<id>.<format>``.
-SERVED_UNDER = "/images"
+__all__ = ["INLINE_BYTES", "SERVED_UNDER", "LocalStorage"]
 _CHUNK = 1024 * 1024
 _CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
 _READ = os.O_RDONLY | os.O_CLOEXEC
@@ -32,7 +32,8 @@ _READ = os.O_RDONLY | os.O_CLOEXEC
 class LocalStorage:
     serves_files = True
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, links: GatewayLinks | None = None) -> None:
+        self.links = links or public_links()
         self.directory = directory.resolve()
         self.directory.mkdir(parents=True, exist_ok=True)
         self._root = str(self.directory)
@@ -55,15 +56,14 @@ class LocalStorage:
             raise StorageFailed(f"could not read the image ({exc.strerror})") from None
 
     async def find(self, filename: str) -> StoredRef | None:
-        image_id, _, ext = filename.rpartition(".")
-        if ext not in MEDIA_TYPES or not valid_image_id(image_id):
+        ref = parse_filename(filename)
+        if ref is None:
             return None
-        ref = StoredRef(image_id, cast(ImageFormat, ext), 0)
         try:
             size = os.stat(self._path(ref)).st_size
         except OSError:
             return None
-        return StoredRef(image_id, ref.format, size)
+        return StoredRef(ref.id, ref.format, size)
 
     async def stream(self, ref: StoredRef, start: int, stop: int) -> AsyncIterator[bytes]:
         fd = os.open(self._path(ref), _READ)
@@ -89,8 +89,21 @@ class LocalStorage:
         except OSError as exc:
             raise StorageFailed(f"could not delete the image ({exc.strerror})") from None
 
-    def url(self, ref: StoredRef, base_url: str) -> str:
-        return f"{base_url}{SERVED_UNDER}/{ref.filename}"
+    def url(
+        self,
+        ref: StoredRef,
+        base_url: str,
+        *,
+        mode: UrlMode | None = None,
+        ttl: float | None = None,
+    ) -> MintedUrl:
+        policy = self.links.policy
+        if (mode or policy.mode) == "signed":
+            return self.links.signed(ref.filename, base_url, ttl or policy.ttl)
+        return self.links.plain(ref.filename, base_url)  # public and proxy: the gateway serves
+
+    def redirect(self, ref: StoredRef) -> str | None:
+        return None
 
     def _path(self, ref: StoredRef) -> str:
         return f"{self._root}/{ref.id[:2]}/{ref.filename}"

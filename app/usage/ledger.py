@@ -1,14 +1,22 @@
 """The usage ledger: one ``usage_records`` row per request and one ``images`` row per image it
 stored (the image index: ``app.images_index.rows``), in the database, written in batches off
-the request path.
+the request path; and the budget charges of those requests, in the same transaction as their
+rows.
 
 ``write`` (the record stage's sink call) only appends the record to a bounded buffer. A
 background flusher writes what the buffer holds within ``ledger.flush_interval`` (250 ms by
-default) of its arrival, many rows per transaction, and once more at shutdown. When the database
-fails, the batch is kept and retried with backoff, with one warning per outage: requests never
-wait for the ledger and never fail because of it. Inserts ignore rows already written, so a
-batch retried after a commit whose answer was lost is not counted twice. A buffer that fills up
-during a long outage drops new rows, counted in the log.
+default) of its arrival, many rows per transaction, and once more at shutdown. One transaction
+per batch inserts its usage rows and image rows (Core ``insert`` with a list of dicts: one
+executemany each) and moves its requests' charges from held to spent on their budget leases
+(``Leases.draws``, ``Budgets.draw_in``): a charge and its row commit together or not at all, so
+a crash never leaves a charged budget without its row, nor a row without its charge.
+
+When the database fails, the batch is kept and retried with backoff, with one warning per
+outage: requests never wait for the ledger and never fail because of it. A retried batch whose
+earlier commit did go through (its answer was lost) finds its first row already there and
+counts nothing twice. A buffer that fills up during a long outage drops new rows, counted in the
+log, but never a row that carries a charge (those are few: with the database down, leases cannot
+grow, so they admit only what they already hold).
 
 A replay costs nothing and says so (``replay``, settled cost 0), and stores no new image.
 """
@@ -19,11 +27,16 @@ import asyncio
 import logging
 import secrets
 from collections import deque
-from typing import Any
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, cast
 
+from sqlalchemy import Table, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from app.access.settlement import charged_nanos
 from app.config.runtime import LedgerConfig
 from app.db.models import ImageRecord
 from app.db.models import UsageRecord as UsageRow
@@ -31,32 +44,53 @@ from app.db.types import from_timestamp
 from app.domain import UsageRecord
 from app.images_index.rows import ImageRows
 
+if TYPE_CHECKING:
+    from app.access.leases import LeaseDraw, Leases
+
 log = logging.getLogger(__name__)
 
 BATCH = 500  # records per transaction
 BACKOFF = (0.25, 0.5, 1.0, 2.0, 5.0)  # seconds between retries while the database is down
 SHUTDOWN_WAIT = 5.0  # seconds the last rows may wait for the database at shutdown
-Rows = tuple[list[dict[str, Any]], list[dict[str, Any]]]
+USAGE = cast(Table, UsageRow.__table__)
+IMAGES = cast(Table, ImageRecord.__table__)
+
+
+@dataclass(slots=True)
+class Batch:
+    """One transaction's worth: usage rows, image rows, and the budget draws of their charges."""
+
+    usage: list[dict[str, Any]] = field(default_factory=list)
+    images: list[dict[str, Any]] = field(default_factory=list)
+    draws: list[LeaseDraw] = field(default_factory=list)
+    spent: dict[tuple[str, datetime], int] = field(default_factory=dict)  # watched budgets
 
 
 class LedgerSink:
     def __init__(
-        self, engine: AsyncEngine, config: LedgerConfig, images: ImageRows | None = None
+        self,
+        engine: AsyncEngine,
+        config: LedgerConfig,
+        leases: Leases | None = None,
+        images: ImageRows | None = None,
     ) -> None:
         self._engine = engine
+        self._leases = leases
         self._images = images or ImageRows(store_prompts=config.store_prompts)
         self._window = config.flush_interval * 0.4  # gather a batch, then write it
         self._max = config.max_queue
         self._buffer: deque[UsageRecord] = deque()
-        self._held: Rows | None = None  # a converted batch not yet written
+        self._held: Batch | None = None  # a built batch not yet written
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._failures = 0
         self._dropped = 0
-        self._insert = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
+        dialect = postgresql if engine.dialect.name == "postgresql" else sqlite
+        self._usage_insert = insert(USAGE)
+        self._image_insert = dialect.insert(IMAGES).on_conflict_do_nothing()
 
     def write(self, record: UsageRecord) -> None:
-        if len(self._buffer) >= self._max:
+        if len(self._buffer) >= self._max and not _charges(record):
             self._dropped += 1
             if self._dropped in (1, 10, 100) or self._dropped % 1000 == 0:
                 log.error(
@@ -72,30 +106,34 @@ class LedgerSink:
             self._task = asyncio.get_running_loop().create_task(self._run(), name="ledger")
 
     async def close(self) -> None:
-        """Stop the flusher and write what is left, trying for up to ``SHUTDOWN_WAIT`` s."""
+        """Stop the flusher and write what is left, trying for up to ``SHUTDOWN_WAIT`` s; then
+        give back the budget leases' unused room."""
         if self._task is not None:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
             self._task = None
         for _ in range(round(SHUTDOWN_WAIT / BACKOFF[0])):
             if await self.flush():
-                return
+                break
             await asyncio.sleep(BACKOFF[0])
-        log.error("usage ledger: %d row(s) could not be written at shutdown", self.pending)
+        else:
+            log.error("usage ledger: %d row(s) could not be written at shutdown", self.pending)
+        if self._leases is not None:
+            await self._leases.close()
 
     @property
     def pending(self) -> int:
         """Records not yet written."""
-        return len(self._buffer) + (len(self._held[0]) if self._held else 0)
+        return len(self._buffer) + (len(self._held.usage) if self._held else 0)
 
     async def flush(self) -> bool:
         """Write everything buffered now; False when the database failed (rows are kept)."""
         while self._held is not None or self._buffer:
             if self._held is None:
                 batch = [self._buffer.popleft() for _ in range(min(BATCH, len(self._buffer)))]
-                self._held = self._rows(batch)
+                self._held = self._batch(batch)
             try:
-                await self._write(*self._held)
+                await self._write(self._held)
             except Exception as exc:  # any database failure: keep the rows, say so once
                 self._failures += 1
                 if self._failures == 1:
@@ -105,6 +143,8 @@ class LedgerSink:
                         self.pending,
                     )
                 return False
+            if self._leases is not None and self._held.draws:
+                self._leases.drawn(self._held.draws, self._held.spent)
             self._held = None
             if self._failures:
                 log.info("usage ledger: database back after %d failed write(s)", self._failures)
@@ -120,25 +160,61 @@ class LedgerSink:
                 await asyncio.sleep(BACKOFF[min(self._failures, len(BACKOFF)) - 1])
                 self._wake.set()
 
-    async def _write(self, usage: list[dict[str, Any]], images: list[dict[str, Any]]) -> None:
-        async with self._engine.begin() as connection:
-            if usage:
-                await connection.execute(self._insert(UsageRow).on_conflict_do_nothing(), usage)
-            if images:
-                await connection.execute(self._insert(ImageRecord).on_conflict_do_nothing(), images)
+    async def _write(self, batch: Batch) -> None:
+        """One transaction: the usage rows first (a write first: SQLite takes its lock at once),
+        the image rows, the charges. A batch committed before (its answer lost) is not
+        written again."""
+        try:
+            async with self._engine.begin() as connection:
+                if batch.usage:
+                    await connection.execute(self._usage_insert, batch.usage)
+                if batch.images:
+                    await connection.execute(self._image_insert, batch.images)
+                if batch.draws and self._leases is not None:
+                    draws = [draw for _, draw in batch.draws]
+                    watched = self._leases.watched(batch.draws)
+                    batch.spent = await self._leases.budgets.draw_in(
+                        connection, draws, spent_of=watched
+                    )
+        except IntegrityError:
+            if not batch.usage or not await self._written(batch.usage[0]["id"]):
+                raise
 
-    def _rows(self, records: list[UsageRecord]) -> Rows:
-        usage: list[dict[str, Any]] = []
-        images: list[dict[str, Any]] = []
-        for record in records:
-            usage.append(usage_row(record))
-            images.extend(self._images.rows(record))
-        return usage, images
+    async def _written(self, usage_id: str) -> bool:
+        async with self._engine.connect() as connection:
+            found = await connection.scalar(select(USAGE.c.id).where(USAGE.c.id == usage_id))
+        return found is not None
+
+    def _batch(self, records: list[UsageRecord]) -> Batch:
+        batch = Batch()
+        charges: dict[str, int] = {}
+        images = self._images
+        prefix = "use_" + secrets.token_hex(8)  # 64 random bits a batch, then a counter
+        for index, record in enumerate(records):
+            batch.usage.append(usage_row(record, f"{prefix}{index:08x}"))
+            if record.stored:
+                batch.images.extend(images.rows(record))
+            charged = _charges(record)
+            if charged:
+                lease_id, amount = charged
+                charges[lease_id] = charges.get(lease_id, 0) + amount
+        if charges and self._leases is not None:
+            batch.draws = self._leases.draws(charges)
+        return batch
 
 
-def usage_row(record: UsageRecord) -> dict[str, Any]:
+def _charges(record: UsageRecord) -> tuple[str, int] | None:
+    """(the budget lease, the charge) a record brings to its batch, if any."""
+    charge = record.charge
+    if charge is None or charge.hold_id is None:
+        return None
+    amount = charged_nanos(record)
+    return (charge.hold_id, amount) if amount else None
+
+
+def usage_row(record: UsageRecord, row_id: str | None = None) -> dict[str, Any]:
     return {
-        "id": "use_" + secrets.token_hex(12),
+        "id": row_id or "use_" + secrets.token_hex(12),
         "request_id": record.request_id[:64],
         "key_id": record.principal_id,
         "team_id": record.team,

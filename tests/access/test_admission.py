@@ -12,11 +12,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from app.access.admission import Admission
 from app.access.leases import CHUNK, Leases
 from app.access.settlement import Settlement
+from app.config.runtime import LedgerConfig
 from app.core.catalog import build_catalog
 from app.db.budgets import Budgets
 from app.domain import Limits, Principal, UsageRecord
 from app.errors import GatewayError
 from app.state.counters import MemoryCounters
+from app.usage.ledger import LedgerSink
 from tests.support.config import MakeConfig
 from tests.support.keys import open_holds, spent
 from tests.support.rules import job
@@ -117,11 +119,17 @@ async def test_settlement_gives_back_holds_and_slots(parts, engine: AsyncEngine)
         operation="generate",
         outcome="succeeded",
     )
-    settlement.write(replace(base, charge=charges[0], cost_nanos=PRICE))
-    settlement.write(replace(base, outcome="failed", charge=charges[1]))
+    ledger = LedgerSink(engine, LedgerConfig(), budget)  # writes each charge with its row
+    for record in (
+        replace(base, request_id="ok", charge=charges[0], cost_nanos=PRICE),
+        replace(base, request_id="failed", outcome="failed", charge=charges[1]),
+    ):
+        settlement.write(record)
+        ledger.write(record)
     await spawn.run()
     assert await counters.add("cc:key:key_1", 0, 1e9) == 0
     await settlement.close()
+    await ledger.close()
     assert await spent(engine, "key:key_1") == (PRICE, 0) and await open_holds(engine) == 0
 
 
@@ -141,7 +149,11 @@ async def test_a_lease_serves_many_requests_with_one_database_hold(
     assert await spent(engine, "key:key_1") == (0, (2 + 2 * CHUNK) * PRICE)
     for _ in range(CHUNK + 2):
         budget.give_back(first.hold_id or "", PRICE, PRICE)
-    await budget.close()
+    draws = budget.draws({first.hold_id or "": (CHUNK + 2) * PRICE})
+    await budget.budgets.draw_many([draw for _, draw in draws])  # as the ledger's batch does
+    budget.drawn(draws)
+    assert await spent(engine, "key:key_1") == ((CHUNK + 2) * PRICE, (CHUNK) * PRICE)
+    await budget.close()  # the unused room is given back
     assert await spent(engine, "key:key_1") == ((CHUNK + 2) * PRICE, 0)
 
 

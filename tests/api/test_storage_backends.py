@@ -17,7 +17,7 @@ import respx
 from app.config import StorageConfig
 from app.domain import ImageFormat, StoredRef
 from app.errors import StorageFailed
-from app.storage import BACKENDS, Backend, LocalStorage, new_image_id
+from app.storage import BACKENDS, Backend, LocalStorage, MintedUrl, new_image_id
 from tests.support.app import serve_in_process
 from tests.support.config import MakeConfig
 
@@ -31,9 +31,9 @@ class SignedStorage(LocalStorage):
         super().__init__(config.directory)
         self.base_urls: list[str] = []
 
-    def url(self, ref: StoredRef, base_url: str) -> str:
+    def url(self, ref: StoredRef, base_url: str, **policy: Any) -> MintedUrl:
         self.base_urls.append(base_url)
-        return f"https://bucket.example/{ref.filename}?X-Signature=sig-{ref.id[:6]}"
+        return MintedUrl(f"https://bucket.example/{ref.filename}?X-Signature=sig-{ref.id[:6]}")
 
 
 class MemoryStorage(LocalStorage):

@@ -46,7 +46,7 @@ async def test_the_comparison_sees_a_drift(engine: AsyncEngine) -> None:
 
 async def test_upgrade_reports_the_head_and_is_idempotent(empty_database_url: str) -> None:
     assert await current(empty_database_url) is None
-    assert await upgrade(empty_database_url) == head() == "0003"
+    assert await upgrade(empty_database_url) == head() == "0004"
     assert await upgrade(empty_database_url) == head()
     assert await current(empty_database_url) == head()
 

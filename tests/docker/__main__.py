@@ -12,7 +12,7 @@ import tempfile
 from pathlib import Path
 from types import FrameType
 
-from tests.docker import image, scenarios
+from tests.docker import image, scenarios, team
 from tests.docker.podman import Cleanup
 from tests.docker.report import Report
 
@@ -75,6 +75,8 @@ def _run_all(ctx: scenarios.Run, keep_image: bool) -> None:
         scenarios.drains_on_sigterm(ctx)
     with report.scenario("compose stack"):
         scenarios.compose_stack(ctx)
+    with report.scenario("team compose profile: 2 workers, PostgreSQL, Redis"):
+        team.team_stack(ctx)
 
 
 def _exit_on_sigterm(signum: int, frame: FrameType | None) -> None:

@@ -109,8 +109,10 @@ class Compose:
     file: Path
     env_file: Path
     env: dict[str, str]
+    profiles: tuple[str, ...] = ()
 
     def command(self, *args: str) -> list[str]:
+        chosen = [arg for profile in self.profiles for arg in ("--profile", profile)]
         return [
             "podman-compose",
             "-p",
@@ -119,19 +121,25 @@ class Compose:
             str(self.file),
             "--env-file",
             str(self.env_file),
+            *chosen,
             *args,
         ]
 
     def __call__(self, *args: str, timeout: float) -> str:
         return run(self.command(*args), timeout=timeout, env=self.env).stdout
 
-    def container(self) -> str:
+    def container(self, service: str | None = None) -> str:
+        """The one running container of the project (of ``service``, if given)."""
+        only = (
+            [] if service is None else ["--filter", f"label=com.docker.compose.service={service}"]
+        )
         out = run(
             [
                 "podman",
                 "ps",
                 "--filter",
                 f"label=io.podman.compose.project={self.project}",
+                *only,
                 "--format",
                 "{{.Names}}",
             ],

@@ -3,19 +3,23 @@ the gateway makes (and removes) its own multiprocess directory, the operator set
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
-import tempfile
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.support.gateway import RunningGateway, free_port, stop_gateway
+from app.cli import main
+from tests.support.config import base_config, write_config
+from tests.support.gateway import RunningGateway, free_port, start_gateway, stop_gateway
 
 REQUESTS = 24
 
@@ -93,19 +97,80 @@ def test_counts_are_summed_across_two_workers(
     assert not os.path.exists(directory)
 
 
-def test_metrics_on_their_own_port(gateway_factory: Callable[..., RunningGateway]) -> None:
+def test_metrics_on_their_own_port_are_the_same_set_behind_the_token(
+    gateway_factory: Callable[..., RunningGateway],
+) -> None:
     side = free_port()
 
     def edit(data: dict[str, Any]) -> None:
         offline(data)
-        data["metrics"] = {"port": side}
+        data["metrics"] = {"port": side, "token": "scrape-secret"}
 
-    gateway = gateway_factory(edit)  # one worker: the app runs in the serving process
+    gateway = gateway_factory(edit, "--workers", "2")
     assert generate(gateway.url) == 200
     assert httpx.get(f"{gateway.url}/metrics").status_code == 404  # moved
-    assert requests_total(f"http://127.0.0.1:{side}") == (1, 1)
-    [directory] = Path(tempfile.gettempdir()).glob(
-        f"imagegate-metrics-*/counter_{gateway.process.pid}.db"
-    )
+    forged = {"authorization": "Bearer scrape-secret"}  # the main port takes only the relay
+    assert httpx.get(f"{gateway.url}/metrics", headers=forged).status_code == 404
+    url = f"http://127.0.0.1:{side}/metrics"
+    refused = httpx.get(url)
+    assert refused.status_code == 401 and refused.json()["error"]["code"] == "invalid_api_key"
+    assert httpx.get(url, headers={"authorization": "Bearer nope"}).status_code == 401
+    answer = httpx.get(url, headers=forged)
+    assert answer.status_code == 200
+    assert answer.headers["content-type"].startswith("text/plain; version=0.0.4")
+    names = {f.name for f in text_string_to_metric_families(answer.text)}
+    scrape_time = {
+        "imagegate_carrier_circuit_state",
+        "imagegate_async_jobs",
+        "imagegate_requests_in_flight",
+    }
+    assert scrape_time | {"imagegate_requests", "imagegate_images"} <= names, names
+    samples = [s for f in text_string_to_metric_families(answer.text) for s in f.samples]
+    assert sum(s.value for s in samples if s.name == "imagegate_requests_total") == 1
+    assert httpx.get(f"http://127.0.0.1:{side}/other", headers=forged).status_code == 404
     stop_gateway(gateway)
-    assert not directory.parent.exists()  # removed, though uvicorn ends the process by SIGTERM
+
+
+def test_a_teams_budget_left_is_one_value_across_two_workers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Each worker writes the team's budget left as read back after its own ledger commit;
+    whichever worker answers the scrape, the most recent write is the one value shown (not a
+    sum over workers, which would double it)."""
+    data = base_config(tmp_path)
+    for model in data["models"]:
+        model["carriers"] = [{"carrier": "local"}]  # dall-e-3 keeps its 0.04 USD an image
+    data["metrics"] = {"label_keys": True}
+    path = write_config(tmp_path, data)
+    monkeypatch.setenv("IMAGEGATE_CONFIG", str(path))
+    assert main(["teams", "create", "design", "--budget", "1"]) == 0
+    capsys.readouterr()
+    assert main(["keys", "create", "--name", "alice", "--team", "design", "--json"]) == 0
+    created = json.loads(capsys.readouterr().out)
+    secret, team = created["key"], created["team"]["id"]
+    gateway = start_gateway(path, tmp_path / "gateway.log", "--workers", "2")
+    try:
+        body = {"model": "dall-e-3", "prompt": "a fox", "quality": "standard"}
+        for _ in range(12):  # a new connection each: both workers take some
+            with httpx.Client(timeout=30) as client:
+                answer = client.post(
+                    f"{gateway.url}/v1/images/generations",
+                    json=body,
+                    headers={"authorization": f"Bearer {secret}"},
+                )
+                assert answer.status_code == 200, answer.text
+        time.sleep(0.6)  # past the ledger's flush interval in both workers
+        [directory] = multiproc_dirs(gateway.process.pid)
+        writers = {n for n in os.listdir(directory) if n.startswith("gauge_mostrecent")}
+        assert len(writers) == 2, writers  # both workers charged the team
+        for _ in range(6):  # each on a new connection: both workers answer some scrapes
+            text = httpx.get(f"{gateway.url}/metrics", timeout=10).text
+            values = [
+                s.value
+                for f in text_string_to_metric_families(text)
+                for s in f.samples
+                if s.name == "imagegate_budget_remaining_usd" and s.labels["team"] == team
+            ]
+            assert values == [pytest.approx(1 - 12 * 0.04)]
+    finally:
+        stop_gateway(gateway)

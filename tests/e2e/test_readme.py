@@ -29,6 +29,9 @@ EXCLUDED = {
     "export OPENAI_API_KEY=sk-...": "needs real carrier keys",
     "docker compose up -d ": "needs Docker (tests/docker, `make docker-test`)",
     "docker build -t imagegate .": "needs Docker (tests/docker, `make docker-test`)",
+    "docker compose --profile team up": "needs Docker (tests/docker/team.py, `make docker-test`)",
+    "kubectl apply -k deploy/kubernetes": "needs a Kubernetes cluster (the manifests are "
+    "validated offline by tests/unit/test_kubernetes_manifests.py)",
     "make bench  ": "the benchmark takes minutes (`make bench`)",
     "IMAGEGATE_FUZZ_EXAMPLES=10000": "a long fuzz run of this suite (tests/e2e/test_fuzz.py)",
     "export IMAGEGATE_ADMIN_KEY=adm-...": "needs a gateway started with that admin key, and "

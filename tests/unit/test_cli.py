@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -9,7 +10,9 @@ from pathlib import Path
 import pytest
 
 from app.cli import main
+from app.cli import serve as serve_command
 from tests.support.config import ROOT, base_config, write_config
+from tests.support.gateway import free_port
 
 
 def test_check_config_prints_the_routes_with_secrets_masked(
@@ -70,3 +73,25 @@ def test_config_path_from_the_environment(
     monkeypatch.setenv("IMAGEGATE_CONFIG", str(path))
     assert main(["check-config"]) == 0
     assert str(path) in capsys.readouterr().out
+
+
+def test_serve_beyond_loopback_asks_the_key_store_database_keys_included(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Only database keys (``imagegate keys create``): serving on 0.0.0.0 is allowed; once the
+    only key is revoked, it is refused again."""
+    served: list[str] = []
+    monkeypatch.setattr(serve_command, "_serve", lambda args, config: served.append(args.host))
+    path = write_config(tmp_path, base_config(tmp_path))
+    monkeypatch.setenv("IMAGEGATE_CONFIG", str(path))
+    assert main(["keys", "create", "--name", "alice", "--json"]) == 0
+    key_id = json.loads(capsys.readouterr().out)["id"]
+    port = str(free_port())
+    assert main(["serve", "--config", str(path), "--host", "0.0.0.0", "--port", port]) == 0
+    assert served == ["0.0.0.0"]
+    assert main(["keys", "revoke", key_id]) == 0
+    capsys.readouterr()
+    assert main(["serve", "--config", str(path), "--host", "0.0.0.0", "--port", port]) == 2
+    err = capsys.readouterr().err
+    assert "refusing to serve on 0.0.0.0" in err and "imagegate keys create" in err
+    assert served == ["0.0.0.0"]

@@ -53,7 +53,7 @@ async def test_put_then_read_find_and_url(tmp_path: Path) -> None:
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert await storage.find(f"{ref.id}.png") == ref
     assert (
-        storage.url(ref, "https://gw.example/base")
+        storage.url(ref, "https://gw.example/base").url
         == f"https://gw.example/base/images/{ref.id}.png"
     )
 

@@ -1,20 +1,27 @@
 """``GET``/``HEAD /images/{id}.{ext}``: stored images, answered only for a storage backend the
-gateway serves itself (immutable, ETag and 304, single byte ranges), and ``/healthz``."""
+gateway serves itself (immutable, ETag and 304, single byte ranges), and ``/healthz``.
+
+A signed URL (``?expires=..&sig=..``) is checked first: a wrong or expired signature is a 403,
+and so is an unsigned URL when the deployment signs its URLs. An object store may then send the
+client to a fresh presigned URL (302) instead of the gateway streaming the image."""
 
 from __future__ import annotations
 
 import re
+import time
 
 from fastapi import APIRouter, Request
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import RedirectResponse, Response, StreamingResponse
 
 from app.api.state import ServicesDep
 from app.domain import MEDIA_TYPES
 from app.errors import NotFound
-from app.storage.local import SERVED_UNDER
+from app.storage import parse_filename
+from app.storage.urls import SERVED_UNDER
 
 router = APIRouter()
 _IMMUTABLE = "public, max-age=31536000, immutable"
+_PRIVATE = "private, no-store"  # a redirect to a presigned URL: short-lived, never shared
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 
 
@@ -28,11 +35,20 @@ UNSATISFIABLE = Unsatisfiable()
 @router.api_route(SERVED_UNDER + "/{name}", methods=["GET", "HEAD"])
 async def get_image(name: str, request: Request, services: ServicesDep) -> Response:
     storage = services.storage
-    ref = await storage.find(name) if storage.serves_files else None
+    named = parse_filename(name) if storage.serves_files else None
+    if named is None:
+        raise NotFound("No such image.")
+    query = request.query_params
+    until = storage.links.admit(named.filename, query.get("expires"), query.get("sig"))
+    target = storage.redirect(named)
+    if target is not None:
+        return RedirectResponse(target, status_code=302, headers={"cache-control": _PRIVATE})
+    ref = await storage.find(name)
     if ref is None:
         raise NotFound("No such image.")
     etag = f'"{ref.id}"'
-    headers = {"cache-control": _IMMUTABLE, "etag": etag, "accept-ranges": "bytes"}
+    cache = _IMMUTABLE if until is None else f"private, max-age={_seconds_left(until)}"
+    headers = {"cache-control": cache, "etag": etag, "accept-ranges": "bytes"}
     if request.headers.get("if-none-match") in (etag, f"W/{etag}"):
         return Response(status_code=304, headers=headers)
     size = ref.byte_size
@@ -53,6 +69,10 @@ async def get_image(name: str, request: Request, services: ServicesDep) -> Respo
         return Response(status_code=status, headers=headers, media_type=media_type)
     body = storage.stream(ref, start, stop)
     return StreamingResponse(body, status_code=status, headers=headers, media_type=media_type)
+
+
+def _seconds_left(until: int) -> int:
+    return max(0, until - int(time.time()))
 
 
 def byte_range(header: str, size: int) -> tuple[int, int] | Unsatisfiable | None:

@@ -27,6 +27,7 @@ from app.api.request_meta import public_base_url
 from app.api.state import ServicesDep
 from app.domain import Principal
 from app.errors import InvalidRequest, NotFound
+from app.images_index.policy import url_mode_of
 from app.images_index.store import ImageFilter, IndexedImage, Page
 from app.wiring import Services
 
@@ -140,12 +141,15 @@ def _list(page: Page, mint: Mint, *, admin: bool) -> dict[str, Any]:
 
 def _minter(request: Request, services: Services, principal: Principal | None) -> Mint:
     """The one place index answers mint image URLs: the storage's, for the request's public
-    base URL. (Per-key URL modes and their expiry: ``app.images_index.policy.url_mode_of``.)"""
+    base URL, in the key's URL mode (``app.images_index.policy.url_mode_of``), with expiry."""
     base_url = public_base_url(request, services.config.storage, services.config.server)
     storage = services.storage
 
+    mode = None if principal is None else url_mode_of(principal)  # admins: the deployment's
+
     def mint(image: IndexedImage) -> tuple[str, int | None]:
-        return storage.url(image.ref, base_url), None
+        minted = storage.url(image.ref, base_url, mode=mode)
+        return minted.url, minted.expires_at
 
     return mint
 

@@ -2,11 +2,12 @@
 
 Counters and histograms come from the record stage (``app.observability.metrics``), summed over
 workers; the state gauges (carrier circuits, unfinished async jobs) are read at scrape time.
+With ``metrics.port`` set, the main port answers only the side port's relay
+(``app.observability.side_port``), so both serve the same set.
 """
 
 from __future__ import annotations
 
-import hmac
 from collections.abc import Iterator
 
 from fastapi import APIRouter, Request
@@ -16,7 +17,7 @@ from starlette.responses import Response
 
 from app.api.state import ServicesDep
 from app.errors import AuthenticationFailed, NotFound
-from app.observability import multiproc
+from app.observability import multiproc, side_port
 from app.wiring import Services
 
 router = APIRouter()
@@ -29,10 +30,16 @@ CIRCUIT_VALUES = {"healthy": 0.0, "half_open": 1.0, "cooling_down": 2.0}
 
 @router.get("/metrics")
 async def metrics(request: Request, services: ServicesDep) -> Response:
-    if services.metrics is None or services.config.metrics.port is not None:
+    if services.metrics is None or (
+        services.config.metrics.port is not None and not _relayed(request)
+    ):
         raise NotFound("Metrics are off here (metrics.enabled: false, or metrics.port is set).")
     token = services.config.metrics.token
-    if token is not None and not _bearer_matches(request, token.get_secret_value()):
+    if (
+        token is not None
+        and services.config.metrics.port is None
+        and not _bearer_matches(request, token.get_secret_value())
+    ):
         raise AuthenticationFailed("/metrics needs its bearer token (metrics.token).")
     state = _State(await _state_families(services))
     body = generate_latest(multiproc.scrape_registry(services.metrics.registry))
@@ -40,8 +47,13 @@ async def metrics(request: Request, services: ServicesDep) -> Response:
 
 
 def _bearer_matches(request: Request, token: str) -> bool:
-    scheme, _, given = request.headers.get("authorization", "").partition(" ")
-    return scheme.lower() == "bearer" and hmac.compare_digest(given.encode(), token.encode())
+    return side_port.bearer_matches(request.headers.get("authorization", ""), token)
+
+
+def _relayed(request: Request) -> bool:
+    """A scrape relayed from ``metrics.port`` (which checked ``metrics.token`` itself)."""
+    relay = side_port.relay_token()
+    return relay is not None and _bearer_matches(request, relay)
 
 
 async def _state_families(services: Services) -> list[Metric]:

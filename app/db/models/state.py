@@ -30,8 +30,9 @@ def _one_of(column: str, values: tuple[str, ...]) -> CheckConstraint:
 class AsyncJob(Base):
     """A ``Prefer: respond-async`` job. A replica owns a running job through a lease
     (``lease_owner`` until ``lease_expires_at``, renewed by heartbeats); a job whose lease
-    expired is finished as failed or, if ``sent_upstream`` is still false, run again from
-    ``payload`` (issue 13 §3)."""
+    expired is finished as failed by any replica, saying whether its work had started
+    (``sent_upstream``, ``sent_upstream_at``). ``payload`` is reserved for running a job that
+    never started again elsewhere (issue 13 §3)."""
 
     __tablename__ = "async_jobs"
     __table_args__ = (
@@ -56,6 +57,7 @@ class AsyncJob(Base):
     heartbeat_at: Mapped[datetime | None]
     attempts: Mapped[int] = mapped_column(Integer(), default=0, server_default="0")
     sent_upstream: Mapped[bool] = mapped_column(Boolean(), default=False, server_default=false())
+    sent_upstream_at: Mapped[datetime | None] = mapped_column(doc="when its work started")
     payload: Mapped[bytes | None] = mapped_column(LargeBinary(), doc="the job, to run it again")
     result: Mapped[bytes | None] = mapped_column(LargeBinary(), doc="rendered response JSON")
     error: Mapped[bytes | None] = mapped_column(LargeBinary(), doc="rendered error JSON")
