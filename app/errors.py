@@ -27,6 +27,7 @@
      ├── UploadSpaceExhausted            503     server_error           insufficient_storage
      ├── ShuttingDown                    503     server_error           shutting_down
      ├── Overloaded                      503     server_error           overloaded
+     ├── SharedStateUnavailable          503     server_error           shared_state_unavailable
      ├── UpstreamTimeout                 504     timeout_error          upstream_timeout
      └── StorageFailed                   500     server_error           storage_failed
 
@@ -257,6 +258,16 @@ class Overloaded(GatewayError):
     status = 503
     type = "server_error"
     code = "overloaded"
+
+
+class SharedStateUnavailable(GatewayError):
+    """Redis (the replicas' shared counters) does not answer and ``redis.on_failure`` is
+    ``refuse``: a request whose limits are counted there waits for it (``retry-after``)."""
+
+    status = 503
+    type = "server_error"
+    code = "shared_state_unavailable"
+    should_retry: bool | None = True
 
 
 class UpstreamTimeout(GatewayError):

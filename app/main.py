@@ -20,7 +20,13 @@ from app.api.tracing_middleware import TraceRequests
 from app.carriers import CARRIER_OPTIONS
 from app.carriers.http import TransportFactory, UpstreamClient, default_transport
 from app.config import GatewayConfig, load_config
-from app.config.settings import Settings, admin_keys, database_url, environment
+from app.config.settings import (
+    Settings,
+    admin_keys,
+    database_url,
+    environment,
+    with_redis_url,
+)
 from app.db.engine import create_engine
 from app.db.migrate import upgrade
 from app.inputs.fetch import Resolver
@@ -51,6 +57,7 @@ def create_app(
     upstream transport (tests pass ones that respx or fakes control). ``stop_on_signals``:
     under a server, SIGTERM starts the requests' grace period. ``database``: an engine the
     caller owns and has migrated (tests, the bench); by default the app opens its own."""
+    config = with_redis_url(settings, config)  # IMAGEGATE_REDIS_URL
     on = config.metrics
     metrics = Metrics(CollectorRegistry(), label_keys=on.label_keys) if on.enabled else None
     traced = tracing.is_on() or tracing.wanted(config.tracing.enabled, environment())
@@ -75,6 +82,8 @@ def create_app(
             services = build_services(
                 config, http, tasks, engine, resolver, admin_keys=admins, metrics=metrics
             )
+            if services.hot_state is not None:  # closed last: settlement gives slots back
+                stack.push_async_callback(services.hot_state.close)
             await stack.enter_async_context(services.jobs.leases())  # never others' live jobs
             await services.admission.release_stale(services.catalog)  # a crash's holds
             services.ledger.start()

@@ -31,7 +31,7 @@ from app.inputs.decoding import Decoder, tune_allocator
 from app.inputs.fetch import Resolver, SafeFetcher
 from app.inputs.loader import InputLoader
 from app.observability.metrics import Metrics, MetricsSink
-from app.observability.readiness import Check, database_check, storage_check
+from app.observability.readiness import Check, database_check, redis_check, storage_check
 from app.observability.redact import Redactor
 from app.run.async_jobs import JobRunner
 from app.run.pipeline import Pipeline
@@ -40,10 +40,9 @@ from app.run.runner import Executor
 from app.run.shutdown import Stopping
 from app.run.tasks import TaskRegistry
 from app.state.base import CircuitBook
-from app.state.circuits import MemoryCircuitBook
-from app.state.counters import MemoryCounters
 from app.state.db_idempotency import DbIdempotencyStore
 from app.state.db_jobs import DbJobStore, instance_id
+from app.state.stores import HotState, StateNeeds, build_hot_state
 from app.storage import Storage, local_directories, make_storage
 from app.usage.ledger import LedgerSink
 from app.usage.log_sink import LogSink
@@ -80,6 +79,7 @@ class Services:
     sweeper: Sweeper
     metrics: Metrics | None = None
     readiness: tuple[Check, ...] = ()  # GET /readyz: one named check per part
+    hot_state: HotState | None = None  # counters, cooldowns, claims: where they live (close())
 
 
 def build_services(
@@ -109,7 +109,14 @@ def build_services(
     routing = config.routing
     # Carriers' image URLs are fetched as safely as clients' (allow-list included).
     downloads = config.fetch.model_copy(update={"timeout": config.storage.download_timeout})
-    circuits = MemoryCircuitBook(routing.cooldown)
+    instance = instance_id()  # this process, in the rows it claims
+    idempotency = DbIdempotencyStore(
+        engine, routing.idempotency, claim_ttl=longest_deadline(config), instance=instance
+    )
+    hot = build_hot_state(  # in this process, or shared through Redis (redis.url)
+        StateNeeds(config.redis, routing.cooldown, carriers, idempotency, longest_deadline(config))
+    )
+    circuits = hot.circuits
     pipeline = Pipeline(
         carriers=carriers,
         rehoster=Rehoster(storage, SafeFetcher(downloads, resolver), config.storage),
@@ -122,16 +129,12 @@ def build_services(
     offline = offline_models(catalog.models, carriers)
     if offline:  # one line: which models the offline renderer serves (no real carrier of theirs)
         log.info("offline mode (no real carrier enabled) for: %s", ", ".join(offline))
-    instance = instance_id()  # this process, in the rows it claims
-    idempotency = DbIdempotencyStore(
-        engine, routing.idempotency, claim_ttl=longest_deadline(config), instance=instance
-    )
     stopping = Stopping(config.server.request_grace)
     stored = config.storage
     index_rows = ImageRows(stored.backend, stored.retention, config.ledger.store_prompts)
     images = ImageIndex(engine)
     replica_leases = ReplicaLeases(engine, instance, images.now)
-    counters = MemoryCounters()
+    counters = hot.counters
     team_budgets = metrics.team_budget_left if metrics and metrics.label_keys else None
     leases = Leases(
         Budgets(engine),
@@ -146,15 +149,17 @@ def build_services(
     sinks: list[Sink] = [LogSink(), ledger, settlement]
     if metrics is not None:
         sinks.append(MetricsSink(metrics, (m.name for m in catalog.models), carriers))
-    readiness = (  # one line per part
+    readiness: tuple[Check, ...] = (  # one line per part
         database_check(engine),
         Check("jobs", job_store.unfinished),
         storage_check(storage, local_directories(config.storage)),
     )
+    if hot.ping is not None:
+        readiness += (redis_check(hot.ping, degrade=not config.redis.refuses),)
     return Services(
         config=config,
         catalog=catalog,
-        executor=Executor(pipeline, tasks, idempotency, storage, stopping),
+        executor=Executor(pipeline, tasks, hot.idempotency, storage, stopping),
         stopping=stopping,
         circuits=circuits,
         enabled_carriers=frozenset(carriers),
@@ -177,6 +182,7 @@ def build_services(
         sweeper=Sweeper(images, storage, replica_leases, interval=stored.sweep_interval),
         metrics=metrics,
         readiness=readiness,
+        hot_state=hot,
     )
 
 

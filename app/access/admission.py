@@ -1,8 +1,9 @@
 """Admission: the stage between normalize and route. Once per request, before any upstream
 work: the policy (``app.access.policy.check``), the rate and concurrency counters (the
-``Counters`` protocol: in memory now, shared later), and the budget hold of the request's
-worst-case cost, held on the key and its team for their current periods: in memory from a
-lease while it has room, else with one atomic conditional update (``app.access.leases``).
+``Counters`` protocol: in memory, or shared through Redis in one round trip), and the budget
+hold of the request's worst-case cost, held on the key and its team for their current
+periods: in memory from a lease while it has room, else with one atomic conditional update
+(``app.access.leases``).
 
 What admission takes travels as a :class:`Charge` on the request's usage record; the record
 stage gives it back (``app.access.settlement``). A refusal gives back what it took at once.
@@ -13,7 +14,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Collection, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
@@ -23,7 +24,7 @@ from app.access.settlement import CONCURRENCY_WINDOW
 from app.core.catalog import Catalog, ModelSpec
 from app.db.claims import Claim, Spend, period_start
 from app.domain import NO_LIMITS, Charge, ImageJob, Limits, Principal
-from app.state.base import Counters
+from app.state.base import Counters, Take
 
 if TYPE_CHECKING:  # the database layer is loaded only when there is a database
     from app.access.leases import Leases
@@ -44,13 +45,6 @@ class BudgetState:
     period: str
     period_start: datetime
     spend: Spend
-
-
-@dataclass(frozen=True, slots=True)
-class _Taken:
-    counter: str
-    amount: int
-    window: float
 
 
 class Admission:
@@ -82,7 +76,7 @@ class Admission:
         claims = self._claims(principal, now)
         if not any(limits.rated for _, _, limits in _scopes(principal)):
             policy.check(principal, now, demand)
-            taken: list[_Taken] = []
+            taken: list[Take] = []
         else:
             loads, taken = await self._count(principal, job.n)
             try:
@@ -146,27 +140,32 @@ class Admission:
 
     async def _count(
         self, principal: Principal, images: int
-    ) -> tuple[dict[str, policy.Load], list[_Taken]]:
-        """Count this request on every limited scope; the loads as they were before it."""
-        loads: dict[str, policy.Load] = {}
-        taken: list[_Taken] = []
-        reset = WINDOW - self._clock() % WINDOW
+    ) -> tuple[dict[str, policy.Load], list[Take]]:
+        """Count this request on every limited scope at once (one ``take_all``: with Redis,
+        one round trip); the loads as they were before it. A refused request is not counted
+        (its loads make ``policy.check`` raise the refusal)."""
+        items: list[Take] = []
+        names: list[tuple[str, str]] = []
         for scope, owner, limits in _scopes(principal):
-            counts = {"requests": 0, "images": 0, "concurrent": 0}
             for name, limit, counter, amount, window in (
                 ("requests", limits.requests_per_minute, f"rpm:{owner}", 1, WINDOW),
                 ("images", limits.images_per_minute, f"ipm:{owner}", images, WINDOW),
                 ("concurrent", limits.max_concurrent, f"cc:{owner}", 1, CONCURRENCY_WINDOW),
             ):
                 if limit is not None:
-                    counts[name] = await self._counters.add(counter, amount, window) - amount
-                    taken.append(_Taken(counter, amount, window))
-            loads[scope] = policy.Load(reset=reset, **counts)
-        return loads, taken
+                    items.append(Take(counter, amount, window, limit))
+                    names.append((scope, name))
+        result = await self._counters.take_all(items)
+        reset = WINDOW - self._clock() % WINDOW if result.reset is None else result.reset
+        counts: dict[str, dict[str, int]] = {s: {} for s, _, _ in _scopes(principal)}
+        for (scope, name), before in zip(names, result.before, strict=True):
+            counts[scope][name] = before
+        loads = {scope: policy.Load(reset=reset, **c) for scope, c in counts.items()}
+        return loads, [] if result.refused else items
 
-    async def _give_back(self, taken: list[_Taken]) -> None:
-        for item in taken:
-            await self._counters.add(item.counter, -item.amount, item.window)
+    async def _give_back(self, taken: list[Take]) -> None:
+        if taken:
+            await self._counters.take_all([replace(t, amount=-t.amount, limit=None) for t in taken])
 
 
 def _scopes(principal: Principal) -> Iterator[tuple[str, str, Limits]]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import re
 import time
-import uuid
+from random import getrandbits  # the module's generator: re-seeded in a forked child
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -80,4 +80,4 @@ def _request_id(scope: Scope) -> str:
             candidate: str = value.decode("latin-1")
             if _CLIENT_ID.match(candidate):
                 return candidate
-    return f"req_{uuid.uuid4().hex}"
+    return f"req_{getrandbits(128):032x}"  # as unique as uuid4, without its system call

@@ -55,7 +55,7 @@ def own_origins(request: Request, storage: StorageConfig, server: ServerConfig) 
 
 
 def _from_trusted_proxy(request: Request, server: ServerConfig) -> bool:
-    if request.client is None or not server.trusted_proxies:
+    if not server.trusted_proxies or request.client is None:  # request.client builds a tuple
         return False
     try:
         address = ipaddress.ip_address(request.client.host)

@@ -14,7 +14,12 @@ class State(TypedDict):
 
 
 async def get_services(request: Request) -> Services:  # async: FastAPI runs sync ones in a thread
-    services: Services = request.state.services
+    return services_of(request)
+
+
+def services_of(request: Request) -> Services:
+    """The services, read from the lifespan state without FastAPI's dependency solver."""
+    services: Services = request.scope["state"]["services"]
     return services
 
 

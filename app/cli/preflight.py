@@ -66,6 +66,28 @@ def first_problem(config: GatewayConfig, database_url: str) -> str | None:
     return None
 
 
+def what_is_shared(config: GatewayConfig, database_url: str, workers: int) -> str:
+    """One line for the start: what every process shares, and what each keeps to itself."""
+    database = "SQLite" if sqlite_path(async_url(database_url)) else "the database"
+    durable = f"budgets, the ledger, async jobs and idempotency answers are shared in {database}"
+    if config.redis.enabled:
+        fallback = (
+            "refused (503) while Redis is down"
+            if config.redis.on_failure == "refuse"
+            else "counted per process while Redis is down"
+        )
+        return (
+            f"{durable}; rate limits, concurrency, cooldowns and idempotency claims are shared "
+            f"in Redis (prefix '{config.redis.prefix}', {fallback})"
+        )
+    processes = f"each of the {workers} worker processes" if workers > 1 else "this process"
+    return (
+        f"{durable}; rate limits, concurrency limits and carrier cooldowns are counted by "
+        f"{processes} (with several workers or replicas a limit of N allows up to N per "
+        "process): set redis.url (IMAGEGATE_REDIS_URL) to share them"
+    )
+
+
 def has_client_keys(config: GatewayConfig, database_url: str) -> bool:
     """Whether the key store the gateway will use holds a client key: one in the config
     (``auth.keys``, ``IMAGEGATE_API_KEY``) or an unrevoked one in the database (``imagegate

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import errno
 import ipaddress
+import logging
 import socket
 import sys
 
@@ -20,13 +21,14 @@ from app.cli.common import (
     settings_or_exit,
 )
 from app.cli.limits import raise_open_files_limit
-from app.cli.preflight import first_problem, has_client_keys
+from app.cli.preflight import first_problem, has_client_keys, what_is_shared
 from app.config import GatewayConfig
-from app.config.settings import database_url, export_for_workers
+from app.config.settings import database_url, export_for_workers, with_redis_url
 from app.observability import multiproc, side_port
 from app.observability.json_logs import formatter
 from app.observability.logs import configure_logging
 
+log = logging.getLogger(__name__)
 HELP = "serve the gateway"
 # uvicorn's httptools protocol with header and send deadlines and a connection cap.
 PROTOCOL = "app.api.connections:GatewayProtocol"
@@ -61,6 +63,7 @@ def run(args: argparse.Namespace) -> int:
     if loaded is None:
         return 2
     config, path = loaded
+    config = with_redis_url(settings, config)
     allow_open = args.allow_open or settings.allow_open
     database = database_url(settings, config)
     problem = first_problem(config, database)
@@ -73,6 +76,7 @@ def run(args: argparse.Namespace) -> int:
     level = args.log_level or settings.log_level
     configure_logging(level, formatter(settings.log_format or config.logging.format))
     raise_open_files_limit(config.server.max_connections)
+    log.info("shared state: %s", what_is_shared(config, database, args.workers))
     export_for_workers(path, level)  # each worker process configures itself from these
     side = config.metrics.port if config.metrics.enabled else None
     metrics_dir = multiproc.prepare(args.workers)  # before the workers start

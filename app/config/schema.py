@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, SecretStr, field
 
 from app.config.allow import AllowRule, parse_allow_entry
 from app.config.observability import LoggingConfig, MetricsConfig, TracingConfig
+from app.config.redis import RedisConfig
 from app.config.rules import EditSupport, RuleSet
 from app.config.runtime import (
     DatabaseConfig,
@@ -235,6 +236,7 @@ class GatewayConfig(_Strict):
     streaming: StreamingConfig = StreamingConfig()
     jobs: JobsConfig = JobsConfig()
     database: DatabaseConfig = DatabaseConfig()
+    redis: RedisConfig = RedisConfig()  # shared counters and cooldowns (app.config.redis)
     ledger: LedgerConfig = LedgerConfig()
     fetch: FetchConfig = FetchConfig()
     metrics: MetricsConfig = MetricsConfig()

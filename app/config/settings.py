@@ -27,6 +27,7 @@ class Settings(BaseSettings):
     log_level: str = "info"
     log_format: Literal["text", "json"] | None = None  # overrides the config's logging.format
     database_url: SecretStr | None = None  # overrides the config's database.url
+    redis_url: SecretStr | None = None  # overrides the config's redis.url
     admin_key: SecretStr | None = None  # joins the config's auth.admin_keys
 
     @field_validator("log_level")
@@ -42,6 +43,16 @@ def database_url(settings: Settings | None, config: GatewayConfig) -> str:
     given = settings.database_url if settings is not None else None
     override = given.get_secret_value().strip() if given else ""
     return override or config.database.url.get_secret_value()
+
+
+def with_redis_url(settings: Settings | None, config: GatewayConfig) -> GatewayConfig:
+    """The config with ``IMAGEGATE_REDIS_URL`` (if set) as its ``redis.url``."""
+    given = settings.redis_url if settings is not None else None
+    override = given.get_secret_value().strip() if given else ""
+    if not override:
+        return config
+    redis = config.redis.model_copy(update={"url": SecretStr(override)})
+    return config.model_copy(update={"redis": redis})
 
 
 def admin_keys(settings: Settings | None, config: GatewayConfig) -> tuple[str, ...]:

@@ -14,27 +14,26 @@ would take 3 GB. So every Pillow decode in the gateway goes through :class:`Deco
   before handing the decode to a worker thread. A decode larger than the whole budget runs alone.
 - Other images: :func:`decode_near` decodes straight to about the size needed (JPEG draft
   scaling, else an integer ``reduce`` right after decoding): one full-size bitmap at a time.
-- After a large decode, :func:`release_memory` gives freed pages back to the OS (glibc keeps
-  them otherwise, and RSS would stay at its peak).
+- While any decode holds the budget, large blocks come straight from the OS
+  (``app.inputs.allocator``), and after a large decode :func:`release_memory` gives freed
+  pages back to the OS (glibc keeps them otherwise, and RSS would stay at its peak). Between
+  decodes, a request's large buffers come from the heap and are reused.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import ctypes
-import ctypes.util
-import functools
 import logging
-import os
 import zlib
 from collections import deque
 from collections.abc import AsyncIterator
-from typing import Any, BinaryIO
+from typing import BinaryIO
 
 from PIL import Image
 
-from app.inputs import png_bands
+from app.inputs import allocator, png_bands
+from app.inputs.allocator import release_memory
 from app.inputs.images import BadImage, ImageInfo, inspect
 
 log = logging.getLogger(__name__)
@@ -55,6 +54,7 @@ class Decoder:
         self.max_pixels = max_pixels
         self.budget = budget_pixels
         self._used = 0
+        self._holders = 0  # holds granted and not yet ended (a weight of 0 included)
         self._waiting: deque[tuple[int, asyncio.Future[None]]] = deque()
 
     def decode(self, stream: BinaryIO, size: int, target: tuple[int, int]) -> Image.Image:
@@ -100,9 +100,15 @@ class Decoder:
         """Wait until ``pixels`` more can be decoded at once, and hold them for the block."""
         weight = max(0, min(pixels, self.budget))
         await self._acquire(weight)
+        if not self._holders:
+            allocator.decoding()
+        self._holders += 1
         try:
             yield
         finally:
+            self._holders -= 1
+            if not self._holders:
+                allocator.serving()
             self._release(weight)
 
     @property
@@ -178,31 +184,6 @@ def _reduce_in_bands(image: Image.Image, factor: int) -> Image.Image:
     return out
 
 
-_M_MMAP_THRESHOLD = -3
-_MMAP_THRESHOLD = 1024 * 1024
-
-
-@functools.cache
-def _glibc_function(name: str) -> Any:
-    library = ctypes.util.find_library("c")
-    return getattr(ctypes.CDLL(library), name, None) if library else None
-
-
 def tune_allocator() -> None:
-    """Allocate blocks of 1 MB and more straight from the OS (glibc), so freeing a decoded
-    bitmap returns its memory at once. By default glibc raises that threshold after the first
-    such free, and later bitmaps then come from per-thread heaps that keep their pages: measured
-    with sixteen 200 MB decodes, RSS stayed at 305 MB afterwards instead of falling to 105 MB.
-    An operator's own ``MALLOC_MMAP_THRESHOLD_`` wins: glibc read it at start."""
-    if "MALLOC_MMAP_THRESHOLD_" in os.environ:
-        return
-    mallopt = _glibc_function("mallopt")
-    if mallopt is not None:
-        mallopt(_M_MMAP_THRESHOLD, _MMAP_THRESHOLD)
-
-
-def release_memory() -> None:
-    """Hand freed heap pages back to the OS (glibc ``malloc_trim``); a no-op elsewhere."""
-    trim = _glibc_function("malloc_trim")
-    if trim is not None:
-        trim(0)
+    """The allocator's state between decodes (``app.inputs.allocator``); called at start."""
+    allocator.serving()

@@ -8,6 +8,7 @@ No FastAPI here: collaborators come in through the constructor, values go out as
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import functools
 import logging
 import math
@@ -155,7 +156,8 @@ class Pipeline:
                     yield mask_partial(self.redactor, event)
                     continue
                 event = mask_result(self.redactor, event)
-                yield event, await self._keep(job, event, keep_b64=True)
+                kept = await self._keep(job, event, keep_b64=True)
+                yield _without_images(event), kept
                 return
             raise CarrierFailure("transient", f"carrier '{route.carrier}' sent no image")
         remaining = ends - self.clock()
@@ -168,10 +170,14 @@ class Pipeline:
             raise CarrierFailure("timeout", f"carrier '{route.carrier}' timed out") from None
         # outside the timeout: it must not fire while the consumer works
         result = mask_result(self.redactor, result)
-        yield result, await self._keep(job, result, keep_b64=streaming)
+        kept = await self._keep(job, result, keep_b64=streaming)
+        result = _without_images(result)
+        yield result, kept
 
     def _routes(self, job: ImageJob, spec: ModelSpec) -> list[Route]:
         able = routing.candidates(job, spec, self.carriers)
+        if len(able) == 1:  # the common case: no order to draw
+            return able
         return routing.order(able, self.rng)
 
     async def _give_up(self, spec: ModelSpec, attempts: _Attempts) -> GatewayError:
@@ -273,6 +279,12 @@ async def _each(
     if len(images) == 1:
         return (await keep(images[0], response_format),)
     return tuple(await asyncio.gather(*(keep(image, response_format) for image in images)))
+
+
+def _without_images(result: CarrierResult) -> CarrierResult:
+    """The result once its images are kept: the carrier's base64 (a view of the whole upstream
+    body, several MB) is let go now rather than when the request ends."""
+    return dataclasses.replace(result, images=())
 
 
 def _describe_attempt(span: tracing.SpanLike, route: Route, retries: int) -> None:

@@ -53,16 +53,16 @@ class Rehoster:
         ``storage_error``."""
         store = response_format != "b64_ephemeral"
         want_b64 = keep_b64 or response_format != "url"
-        canonical: str | memoryview | None = None  # base64 that may go back as it came
-        if image.b64 is not None:
-            data, fmt, exact = await _off_loop(_decode, image.b64, len(image.b64) * 3 // 4)
-            canonical = image.b64 if exact else None  # else re-encoded from the verified bytes
+        canonical: str | None = None  # the carrier's base64, when it may go back as it came
+        if image.b64 is not None:  # decoded, verified and made text in one trip off the loop
+            size = len(image.b64) * 3 // 4
+            data, fmt, canonical = await _off_loop(size, _decode, image.b64, want_b64 or not store)
         else:
             data = image.data if image.data is not None else await self._download(image.url or "")
-            fmt = await _off_loop(_verify, data, len(data))
+            fmt = await _off_loop(len(data), _verify, data)
 
         def text() -> str:  # built only when a client gets it
-            return _text(canonical) if canonical is not None else encode_b64(data)
+            return canonical if canonical is not None else encode_b64(data)
 
         revised = image.revised_prompt
         if not store:
@@ -104,30 +104,29 @@ class Rehoster:
             spool.close()
 
 
-async def _off_loop(check: Callable[[Any], T], value: Any, size: int) -> T:
-    """Run ``check`` on the event loop for small images, in a worker thread for large ones."""
+async def _off_loop(size: int, work: Callable[..., T], *args: Any) -> T:
+    """Run ``work`` on the event loop for small images, in a worker thread for large ones."""
     if size <= INLINE_DECODE_BYTES:
-        return check(value)
-    return await asyncio.to_thread(check, value)
+        return work(*args)
+    return await asyncio.to_thread(work, *args)
 
 
-def _decode(b64: str | memoryview) -> tuple[bytes, ImageFormat, bool]:
-    """Decode and verify the image; whether its base64 was canonical (strict alphabet and
-    padding: it can be handed to a client unchanged). Lenient decoding comes second."""
+def _decode(b64: str | memoryview, with_text: bool) -> tuple[bytes, ImageFormat, str | None]:
+    """Decode and verify the image; with ``with_text``, its base64 as text when it was
+    canonical (strict alphabet and padding: it can be handed to a client unchanged; ASCII, as
+    it passed the strict decoder). Lenient decoding comes second, and gives no text."""
     data = decode_b64_exact(b64)
     if data is not None:
-        return data, _verify(data), True
+        fmt = _verify(data)
+        if not with_text:
+            return data, fmt, None
+        return data, fmt, b64 if isinstance(b64, str) else str(b64, "ascii")
     text = b64 if isinstance(b64, str) else str(b64, "ascii", errors="replace")
     try:  # without line breaks, so that missing padding is counted right
         data = decode_b64("".join(text.split()))
     except ValueError as exc:
         raise NotAnImage(f"the carrier's base64 is invalid ({exc})") from None
-    return data, _verify(data), False
-
-
-def _text(b64: str | memoryview) -> str:
-    """Canonical base64 as text for a client (ASCII: it passed the strict decoder)."""
-    return b64 if isinstance(b64, str) else str(b64, "ascii")
+    return data, _verify(data), None
 
 
 def _verify(data: bytes) -> ImageFormat:

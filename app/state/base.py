@@ -1,7 +1,7 @@
 """The seams of state that several replicas will share. Each protocol has an in-process
 implementation (``memory``-style classes) or a database one (async jobs and idempotency
-answers, ``db_*``), and a Redis one later; the rest of the gateway only ever sees these
-protocols.
+answers, ``db_*``), and a Redis one (``redis_*``, chosen by ``app.state.stores``); the rest
+of the gateway only ever sees these protocols.
 
 Durations inside the state (cooldowns, TTLs, windows) run on a monotonic clock: stepping the
 wall clock never keeps a carrier out of rotation or a key alive. Times shown to users are
@@ -10,6 +10,7 @@ derived from the wall clock at display time.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
@@ -119,10 +120,37 @@ class JobStore(Protocol):
     async def close(self) -> None: ...
 
 
+@dataclass(frozen=True, slots=True)
+class Take:
+    """One counter a request takes from: ``amount`` in the current ``window``, refused when
+    the count before it plus ``amount`` would pass ``limit`` (None: never refused)."""
+
+    counter: str
+    amount: int
+    window: float
+    limit: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Taken:
+    """What :meth:`Counters.take_all` did: each counter's count *before* the request, and
+    whether it was refused (then nothing was counted). ``reset``: seconds until the windows
+    end by the counters' own clock, when it is not the caller's (Redis's)."""
+
+    before: tuple[int, ...]
+    refused: bool
+    reset: float | None = None
+
+
 class Counters(Protocol):
     """Counts per key over fixed windows (rate limits, request quotas)."""
 
     async def add(self, key: str, amount: int, window: float) -> int:
         """Add ``amount`` to ``key``'s count in the current ``window``-second window and
         return the new count for that window."""
+        ...
+
+    async def take_all(self, items: Sequence[Take]) -> Taken:
+        """Count every item at once, atomically: all of them, or (when one would pass its
+        limit) none. A request's admission is one call (with Redis: one round trip)."""
         ...

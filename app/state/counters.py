@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+
+from app.state.base import Take, Taken
 
 _SWEEP_ABOVE = 100_000  # keys held before closed windows are swept
 
@@ -14,6 +16,21 @@ class MemoryCounters:
         self._counts: dict[str, tuple[float, int]] = {}  # key -> (window end, count)
 
     async def add(self, key: str, amount: int, window: float) -> int:
+        return self._add(key, amount, window)
+
+    async def take_all(self, items: Sequence[Take]) -> Taken:
+        # No await in between: atomic within this process, as the Redis script is across them.
+        before = tuple(self._add(i.counter, i.amount, i.window) - i.amount for i in items)
+        refused = any(
+            i.limit is not None and count + i.amount > i.limit
+            for i, count in zip(items, before, strict=True)
+        )
+        if refused:
+            for item in items:
+                self._add(item.counter, -item.amount, item.window)
+        return Taken(before, refused)
+
+    def _add(self, key: str, amount: int, window: float) -> int:
         now = self._clock()
         ends, count = self._counts.get(key, (now, 0))
         if now >= ends:  # that window closed: start the current one

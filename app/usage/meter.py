@@ -9,11 +9,20 @@ ready is noted, and the record still waits for the work to end.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 from collections.abc import Callable
 from typing import Any
 
-from app.domain import Charge, Generation, Operation, Outcome, Principal, UsageRecord
+from app.domain import (
+    Charge,
+    Generation,
+    Operation,
+    Outcome,
+    Principal,
+    StoredImage,
+    UsageRecord,
+)
 from app.errors import GatewayError
 from app.observability import tracing
 from app.observability.logs import request_id_var
@@ -81,7 +90,7 @@ class Meter:
             cost_nanos=0 if replay else generation.cost_nanos,
             replay=replay,
             usage=None if replay else generation.usage,
-            stored=() if replay else tuple(image for image in images if image.ref is not None),
+            stored=() if replay else _stored(images),
         )
         self._emit(record)
 
@@ -152,6 +161,17 @@ class Meter:
                 if record.cost_nanos is not None:
                     span.set_attribute("imagegate.cost_usd", record.cost_nanos / 1e9)
             self._recorder.record(record)
+
+
+def _stored(images: tuple[StoredImage, ...]) -> tuple[StoredImage, ...]:
+    """The stored images, as the record's sinks need them: without their base64. The ledger
+    holds records until its next batch; with the text (4 MB for a 3 MB image) every buffered
+    record would keep its client's answer alive too."""
+    return tuple(
+        image if image.b64 is None else dataclasses.replace(image, b64=None)
+        for image in images
+        if image.ref is not None
+    )
 
 
 def _pixels(size: str | None, count: int) -> int | None:

@@ -132,6 +132,12 @@ def test_carriers_storage_and_state_never_reach_the_edge_or_the_use_case(package
             assert not bad, (module, bad)
 
 
+def test_only_the_redis_state_modules_import_redis() -> None:
+    """Redis stays behind the state protocols: one client module and its stores."""
+    users = {m for m, deps in MODULES.items() if any(d.split(".")[0] == "redis" for d in deps)}
+    assert users and all(m.startswith("app.state.redis_") for m in users), users
+
+
 def test_config_does_not_depend_on_the_domain_or_the_core() -> None:
     for module in MODULES:
         if in_package(module, "app.config"):

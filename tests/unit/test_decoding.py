@@ -108,3 +108,22 @@ async def test_a_decode_larger_than_the_budget_runs_alone_and_a_cancelled_wait_l
     assert decoder.in_use == 0
     async with decoder.hold(50):
         assert decoder.in_use == 50
+
+
+async def test_large_blocks_come_from_mmap_only_while_a_decode_holds_budget(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Between decodes a request's multi-MB buffers are reused from the heap (no page faults);
+    from the first hold to the end of the last one, large blocks leave RSS when freed."""
+    from app.inputs import allocator
+
+    modes: list[str] = []
+    monkeypatch.setattr(allocator, "decoding", lambda: modes.append("decoding"))
+    monkeypatch.setattr(allocator, "serving", lambda: modes.append("serving"))
+    decoder = Decoder(max_pixels=100, budget_pixels=100)
+    async with decoder.hold(60):
+        assert modes == ["decoding"]
+        async with decoder.hold(0):
+            assert modes == ["decoding"]
+        assert modes == ["decoding"]
+    assert modes == ["decoding", "serving"]

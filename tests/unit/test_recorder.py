@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from typing import Any
 
@@ -122,3 +123,14 @@ def test_the_log_sink_carries_the_record(caplog: pytest.LogCaptureFixture) -> No
     (line,) = caplog.records
     assert line.getMessage().startswith("usage ") and "carrier=up" in line.getMessage()
     assert line.__dict__["usage"].carrier == "up"
+
+
+def test_the_record_keeps_stored_images_without_their_base64() -> None:
+    """Sinks such as the ledger hold records for a while: never the client's 4 MB of text."""
+    sink = Collect()
+    image = StoredImage("png", 1234, ref=StoredRef("img_1", "png", 1234), b64="aGVsbG8=", width=2)
+    unstored = StoredImage("png", 1234, b64="aGVsbG8=", storage_error="disk full")
+    done = dataclasses.replace(generation(), images=(image, unstored))
+    meter(Recorder([sink])).succeeded(done)
+    (record,) = sink.records
+    assert record.stored == (StoredImage("png", 1234, ref=image.ref, width=2),)
