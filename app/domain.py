@@ -221,6 +221,10 @@ class Principal:
     limits: Limits = NO_LIMITS
     team_limits: Limits = NO_LIMITS
     expires_at: datetime | None = None
+    # Its stored images (``app.images_index``): seconds they are kept (0: forever) and how
+    # their URLs are minted; the key's, else its team's; None: the deployment's.
+    retention: float | None = None
+    url_mode: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -281,3 +285,4 @@ class UsageRecord:
     attempt_seconds: tuple[float, ...] = ()
     adjustments: tuple[str, ...] = ()
     storage_errors: int = 0  # images answered as base64 because storing them failed
+    retention: float | None = None  # the key's retention (seconds) for ``stored``; None: default

@@ -87,12 +87,14 @@ def create_app(
             await stack.enter_async_context(services.jobs.leases())  # never others' live jobs
             await services.admission.release_stale(services.catalog)  # a crash's holds
             services.ledger.start()
+            services.sweeper.start()  # retention: one replica at a time (a database lease)
             signals = stop_signals(services.stopping.begin) if stop_on_signals else nullcontext()
             try:
                 with signals:
                     yield {"services": services}
                 await tasks.drain(config.server.shutdown_grace)
             finally:  # after the work: its usage rows and budget charges too
+                await services.sweeper.close()
                 await services.settlement.close()
                 await services.ledger.close()
         multiproc.worker_exit()

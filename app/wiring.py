@@ -23,6 +23,10 @@ from app.config.schema import GatewayConfig
 from app.core.catalog import Catalog, build_catalog
 from app.core.routing import offline_models
 from app.db.budgets import Budgets
+from app.images_index.lease import ReplicaLeases
+from app.images_index.rows import ImageRows
+from app.images_index.store import ImageIndex
+from app.images_index.sweeper import Sweeper
 from app.inputs.decoding import Decoder, tune_allocator
 from app.inputs.fetch import Resolver, SafeFetcher
 from app.inputs.loader import InputLoader
@@ -71,6 +75,8 @@ class Services:
     admin_keys: AdminKeys
     admission: Admission
     settlement: Settlement
+    images: ImageIndex  # the image index (app.images_index) and its retention sweeper
+    sweeper: Sweeper
     metrics: Metrics | None = None
     readiness: tuple[Check, ...] = ()  # GET /readyz: one named check per part
     hot_state: HotState | None = None  # counters, cooldowns, claims: where they live (close())
@@ -124,6 +130,10 @@ def build_services(
     if offline:  # one line: which models the offline renderer serves (no real carrier of theirs)
         log.info("offline mode (no real carrier enabled) for: %s", ", ".join(offline))
     stopping = Stopping(config.server.request_grace)
+    stored = config.storage
+    index_rows = ImageRows(stored.backend, stored.retention, config.ledger.store_prompts)
+    images = ImageIndex(engine)
+    replica_leases = ReplicaLeases(engine, instance, images.now)
     counters = hot.counters
     team_budgets = metrics.team_budget_left if metrics and metrics.label_keys else None
     leases = Leases(
@@ -132,7 +142,7 @@ def build_services(
         interval=config.auth.budget_sync_interval,
         team_budget_left=team_budgets,  # the budget gauge: team names only when opted in
     )
-    ledger = LedgerSink(engine, config.ledger, leases)  # writes each charge with its row
+    ledger = LedgerSink(engine, config.ledger, leases, index_rows)  # charges with their rows
     settlement = Settlement(counters, leases, tasks.spawn)
     job_store = DbJobStore(engine, instance=instance, lease=config.jobs.lease)
     # usage sinks, one line each: the log line, the ledger, budget settlement, the metrics
@@ -168,6 +178,8 @@ def build_services(
         admin_keys=AdminKeys(admin_keys),
         admission=Admission(counters, leases, carriers),
         settlement=settlement,
+        images=images,
+        sweeper=Sweeper(images, storage, replica_leases, interval=stored.sweep_interval),
         metrics=metrics,
         readiness=readiness,
         hot_state=hot,

@@ -37,6 +37,7 @@ _POLICY = (
     "budget_nanos",
     "budget_period",
 )
+_IMAGES = ("retention_seconds", "url_mode")  # the stored images' policy (app.images_index)
 
 
 def secret_hash(secret: str) -> str:
@@ -96,7 +97,7 @@ class DbKeys:
         return found is not None
 
     async def _load(self, digest: str) -> Principal | None:
-        team_columns = [getattr(Team, name).label(f"team_{name}") for name in _POLICY]
+        team_columns = [getattr(Team, name).label(f"team_{name}") for name in _POLICY + _IMAGES]
         query = (
             select(*ApiKey.__table__.columns, Team.name.label("team_name"), Team.deleted_at)
             .add_columns(*team_columns)
@@ -124,7 +125,14 @@ class DbKeys:
             limits=_limits(key, ""),
             team_limits=_limits(key, "team_") if key.team_id is not None else NO_LIMITS,
             expires_at=expires_at,
+            retention=_first(key.retention_seconds, key.team_retention_seconds),
+            url_mode=_first(key.url_mode, key.team_url_mode),
         )
+
+
+def _first(own: Any, team: Any) -> Any:
+    """The key's own setting, else its team's (None: the deployment's)."""
+    return own if own is not None else team
 
 
 def _limits(row: Any, prefix: str) -> Limits:

@@ -8,18 +8,21 @@ nano-dollars rounded down: a cap is never rounded above itself.
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from app.config.durations import parse_duration
 from app.db.money import ROUND_FLOOR, to_nanos
 
 BudgetPeriod = Literal["day", "week", "month", "total"]
 Limit = int | None  # a positive whole number, or no limit
 _NAME = r"^[A-Za-z0-9][A-Za-z0-9_.@ -]*$"
 MAX_BUDGET_USD = Decimal(1_000_000_000)
+MAX_RETENTION = 100 * 365 * 86_400  # seconds: a century
 
 # Column names of the policy on ``api_keys`` and ``teams`` (``app.db.models.base.Policy``).
 POLICY_COLUMNS = (
@@ -31,7 +34,9 @@ POLICY_COLUMNS = (
     "images_per_minute",
     "requests_per_minute",
     "max_concurrent",
+    "url_mode",
 )
+UrlMode = Literal["public", "signed", "proxy"]
 
 
 class PolicyFields(BaseModel):
@@ -48,6 +53,19 @@ class PolicyFields(BaseModel):
     budget_usd: Decimal | None = Field(None, ge=0, le=MAX_BUDGET_USD)
     budget_period: BudgetPeriod | None = None
     metadata: dict[str, Any] | None = None
+    # Stored images (app.images_index): seconds kept (0: forever; null: the team's, else the
+    # deployment's storage.retention), and how their URLs are minted (null: the deployment's).
+    retention: int | None = Field(
+        None, ge=0, le=MAX_RETENTION, description="90s, 12h, 30d or seconds; 0: forever"
+    )
+    url_mode: UrlMode | None = None
+
+    @field_validator("retention", mode="before")
+    @classmethod
+    def _duration(cls, value: Any) -> Any:
+        if value is None:
+            return None
+        return math.ceil(parse_duration(value))  # whole seconds, never shorter than asked
 
     @field_validator("models", "qualities")
     @classmethod
@@ -78,6 +96,8 @@ class PolicyFields(BaseModel):
             )
         if creating or "budget_period" in sent:
             values["budget_period"] = self.budget_period or "month"
+        if creating or "retention" in sent:
+            values["retention_seconds"] = self.retention
         if creating or "metadata" in sent:
             values["meta"] = dict(self.metadata or {})
         return values

@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from app.access.fields import POLICY_COLUMNS
+from app.config.durations import UNIT_SECONDS
 from app.db.money import to_usd
 
 
@@ -93,8 +94,20 @@ def policy_json(policy: Mapping[str, Any]) -> dict[str, Any]:
         "budget_usd": None if budget is None else float(to_usd(budget)),
         "budget_nanos": budget,
         "budget_period": policy.get("budget_period") or "month",
+        "retention": retention_text(policy.get("retention_seconds")),
+        "retention_seconds": policy.get("retention_seconds"),
         "metadata": policy.get("meta") or {},
     }
+
+
+def retention_text(seconds: int | None) -> str | None:
+    """A retention as people write it (``30d``, ``12h``; ``0``: forever), or None."""
+    if seconds is None or seconds == 0:
+        return None if seconds is None else "0"
+    for unit in ("d", "h", "m"):
+        if seconds % UNIT_SECONDS[unit] == 0:
+            return f"{seconds // UNIT_SECONDS[unit]}{unit}"
+    return f"{seconds}s"
 
 
 def unix(moment: datetime | None) -> int | None:
@@ -104,7 +117,8 @@ def unix(moment: datetime | None) -> int | None:
 def policy_of(row: Any) -> dict[str, Any]:
     """A ``teams`` or ``api_keys`` row's policy columns (``app.db.models.base.Policy``)."""
     mapping = row._mapping
-    policy = {column: mapping[column] for column in (*POLICY_COLUMNS, "budget_nanos")}
+    columns = (*POLICY_COLUMNS, "budget_nanos", "retention_seconds")
+    policy = {column: mapping[column] for column in columns}
     policy["budget_period"] = mapping["budget_period"]
     policy["meta"] = mapping["meta"] if "meta" in mapping else mapping["metadata"]
     return policy

@@ -9,6 +9,7 @@ from app.api.endpoints import (
     carriers,
     files,
     images,
+    images_index,
     jobs,
     key,
     metrics,
@@ -22,8 +23,9 @@ def build_router() -> APIRouter:
     included router by router: FastAPI matches each included router as a level of its own,
     which costs a measurable share of a small request."""
     router = APIRouter()
-    for endpoints in (images, jobs, models, carriers, files, key, metrics, readiness):
+    for endpoints in (images, images_index, jobs, models, carriers, files, key, metrics, readiness):
         router.routes.extend(endpoints.router.routes)
     for admin in (admin_keys, admin_teams, admin_usage):
         router.routes.extend(admin.router.routes)
+    router.routes.extend(images_index.admin_router.routes)
     return router

@@ -25,6 +25,7 @@ from app.api.sse import stream_response
 from app.core.catalog import ModelSpec
 from app.domain import ImageJob, Principal
 from app.errors import GatewayError, InvalidRequest
+from app.images_index.policy import url_mode_of
 from app.observability.logs import request_id_var
 from app.run.runner import Cleanup, Once, request_key
 from app.state.base import RequestKey
@@ -76,7 +77,7 @@ async def _respond(
     meter: Meter,
 ) -> Response:
     base_url = public_base_url(request, services.config.storage, services.config.server)
-    image_url = partial(services.storage.url, base_url=base_url)
+    image_url = partial(services.storage.url, base_url=base_url, mode=url_mode_of(principal))
     streaming = services.config.streaming
     key = await request_key(principal, idempotency_key(request), job)
     if wants_async(request):

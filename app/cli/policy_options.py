@@ -26,6 +26,8 @@ OPTIONS = {
     "max_concurrent": "max_concurrent",
     "budget": "budget_usd",
     "period": "budget_period",
+    "retention": "retention",
+    "url_mode": "url_mode",
 }
 OPTION_OF = {field: option for option, field in OPTIONS.items()} | {"expires_at": "expires"}
 LISTS = ("models", "qualities")
@@ -48,6 +50,14 @@ def add_policy_options(parser: argparse.ArgumentParser) -> None:
         "--period",
         choices=("day", "week", "month", "total"),
         help="budget period, UTC calendar (default for a new budget: month)",
+    )
+    group.add_argument(
+        "--retention", help="how long stored images are kept: 90s, 12h, 30d; 0 keeps forever"
+    )
+    group.add_argument(
+        "--url-mode",
+        choices=("public", "signed", "proxy", "none"),
+        help="how image URLs are minted (default: the deployment's storage.url_mode)",
     )
     group.add_argument(
         "--metadata",

@@ -1,6 +1,7 @@
 """The usage ledger: one ``usage_records`` row per request and one ``images`` row per image it
-stored, in the database, written in batches off the request path; and the budget charges of
-those requests, in the same transaction as their rows.
+stored (the image index: ``app.images_index.rows``), in the database, written in batches off
+the request path; and the budget charges of those requests, in the same transaction as their
+rows.
 
 ``write`` (the record stage's sink call) only appends the record to a bounded buffer. A
 background flusher writes what the buffer holds within ``ledger.flush_interval`` (250 ms by
@@ -41,6 +42,7 @@ from app.db.models import ImageRecord
 from app.db.models import UsageRecord as UsageRow
 from app.db.types import from_timestamp
 from app.domain import UsageRecord
+from app.images_index.rows import ImageRows
 
 if TYPE_CHECKING:
     from app.access.leases import LeaseDraw, Leases
@@ -66,11 +68,15 @@ class Batch:
 
 class LedgerSink:
     def __init__(
-        self, engine: AsyncEngine, config: LedgerConfig, leases: Leases | None = None
+        self,
+        engine: AsyncEngine,
+        config: LedgerConfig,
+        leases: Leases | None = None,
+        images: ImageRows | None = None,
     ) -> None:
         self._engine = engine
         self._leases = leases
-        self._store_prompts = config.store_prompts
+        self._images = images or ImageRows(store_prompts=config.store_prompts)
         self._window = config.flush_interval * 0.4  # gather a batch, then write it
         self._max = config.max_queue
         self._buffer: deque[UsageRecord] = deque()
@@ -182,12 +188,12 @@ class LedgerSink:
     def _batch(self, records: list[UsageRecord]) -> Batch:
         batch = Batch()
         charges: dict[str, int] = {}
-        store_prompts = self._store_prompts
+        images = self._images
         prefix = "use_" + secrets.token_hex(8)  # 64 random bits a batch, then a counter
         for index, record in enumerate(records):
             batch.usage.append(usage_row(record, f"{prefix}{index:08x}"))
             if record.stored:
-                batch.images.extend(image_rows(record, store_prompt=store_prompts))
+                batch.images.extend(images.rows(record))
             charged = _charges(record)
             if charged:
                 lease_id, amount = charged
@@ -232,28 +238,3 @@ def usage_row(record: UsageRecord, row_id: str | None = None) -> dict[str, Any]:
         "client_gone": record.client_gone,
         "created_at": from_timestamp(record.created_at),
     }
-
-
-def image_rows(record: UsageRecord, *, store_prompt: bool) -> list[dict[str, Any]]:
-    created = from_timestamp(record.created_at)
-    prompt = record.prompt if store_prompt else None
-    return [
-        {
-            "id": image.ref.id,
-            "request_id": record.request_id[:64],
-            "key_id": record.principal_id,
-            "team_id": record.team,
-            "model": record.model,
-            "created_at": created,
-            "format": image.format,
-            "width": image.width or 0,
-            "height": image.height or 0,
-            "bytes": image.byte_size,
-            "location": image.ref.filename,
-            "expires_at": None,
-            "deleted_at": None,
-            "prompt": prompt,
-        }
-        for image in record.stored
-        if image.ref is not None
-    ]

@@ -147,6 +147,7 @@ class Meter:
             prompt=self._prompt,
             estimated_cost_nanos=self.charge.estimate_nanos if self.charge else None,
             charge=self.charge,
+            retention=self._principal.retention,
             **measured,
         )
 

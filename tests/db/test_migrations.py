@@ -19,7 +19,8 @@ from app.db.migrate import alembic_config, current, head, upgrade
 from app.db.models import Base
 
 TABLES = {"alembic_version", "teams", "api_keys", "budget_spend", "budget_holds",
-          "budget_hold_parts", "usage_records", "images", "async_jobs", "idempotency_results"}  # fmt: skip
+          "budget_hold_parts", "usage_records", "images", "async_jobs", "idempotency_results",
+          "replica_leases"}  # fmt: skip
 
 
 def _differences(connection: Connection) -> list[object]:
@@ -45,7 +46,7 @@ async def test_the_comparison_sees_a_drift(engine: AsyncEngine) -> None:
 
 async def test_upgrade_reports_the_head_and_is_idempotent(empty_database_url: str) -> None:
     assert await current(empty_database_url) is None
-    assert await upgrade(empty_database_url) == head() == "0004"  # lead: 0003 is the image index
+    assert await upgrade(empty_database_url) == head() == "0004"
     assert await upgrade(empty_database_url) == head()
     assert await current(empty_database_url) == head()
 

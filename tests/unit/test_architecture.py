@@ -122,7 +122,9 @@ def test_nothing_imports_main() -> None:
     assert not [m for m in MODULES if "app.main" in app_deps(m)]
 
 
-@pytest.mark.parametrize("package", ["app.carriers", "app.storage", "app.state"])
+@pytest.mark.parametrize(
+    "package", ["app.carriers", "app.storage", "app.state", "app.images_index"]
+)
 def test_carriers_storage_and_state_never_reach_the_edge_or_the_use_case(package: str) -> None:
     for module in MODULES:
         if in_package(module, package):
@@ -163,6 +165,14 @@ def test_carrier_kinds_are_named_only_in_the_registry() -> None:
                         "openai", "local",
                     ):  # fmt: skip
                         pytest.fail(f"{path}: compares with the carrier kind {comparator.value!r}")
+
+
+def test_the_image_index_is_reached_by_the_record_stage_not_the_pipeline() -> None:
+    """The index is written by the ledger's batches and read by its endpoints: the request's
+    pipeline (carriers, storage, run) never waits on it."""
+    for module in MODULES:
+        if in_package(module, "app.run", "app.carriers", "app.storage", "app.core"):
+            assert not any(in_package(d, "app.images_index") for d in reach(module)), module
 
 
 def test_the_walk_sees_real_imports() -> None:

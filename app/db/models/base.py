@@ -41,6 +41,10 @@ class Policy:
     max_concurrent: Mapped[int | None] = mapped_column(Integer())
     budget_nanos: Mapped[int | None] = mapped_column(BigInteger(), doc="USD 1e-9 (app.db.money)")
     budget_period: Mapped[str] = mapped_column(String(8), default="month", server_default="month")
+    # Stored images (``app.images_index``): how long they are kept (seconds; 0: forever; NULL:
+    # the team's, else the deployment's ``storage.retention``) and how their URLs are minted.
+    retention_seconds: Mapped[int | None] = mapped_column(BigInteger())
+    url_mode: Mapped[str | None] = mapped_column(String(8), doc="public | signed | proxy")
     # ``metadata`` is taken by the declarative base: the attribute is ``meta``, the column not.
     meta: Mapped[dict[str, Any]] = mapped_column(
         "metadata", JSON(), default=dict, server_default="{}"

@@ -1,6 +1,6 @@
-"""The usage ledger (one row per request) and the image index (one row per stored image).
+"""The usage ledger: one row per request (the image index is ``app.db.models.images``).
 
-Neither has foreign keys to keys or teams: the ledger is history, written in batches off the
+It has no foreign keys to keys or teams: the ledger is history, written in batches off the
 request path; it must accept rows for config-file keys and outlive a deleted team.
 """
 
@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Boolean, Index, Integer, String, Text, false
+from sqlalchemy import JSON, BigInteger, Boolean, Index, Integer, String, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db.models.base import ID, Base
@@ -47,27 +47,3 @@ class UsageRecord(Base):
     replay: Mapped[bool] = mapped_column(Boolean(), default=False, server_default=false())
     client_gone: Mapped[bool] = mapped_column(Boolean(), default=False, server_default=false())
     created_at: Mapped[datetime]
-
-
-class ImageRecord(Base):
-    __tablename__ = "images"
-    __table_args__ = (
-        Index(None, "key_id", "created_at"),
-        Index(None, "team_id", "created_at"),
-        Index(None, "expires_at"),
-    )
-
-    id: Mapped[str] = mapped_column(ID, primary_key=True)
-    request_id: Mapped[str] = mapped_column(String(64), index=True)
-    key_id: Mapped[str | None] = mapped_column(ID)
-    team_id: Mapped[str | None] = mapped_column(ID)
-    model: Mapped[str] = mapped_column(String(200))
-    created_at: Mapped[datetime]
-    format: Mapped[str] = mapped_column(String(8))
-    width: Mapped[int] = mapped_column(Integer())
-    height: Mapped[int] = mapped_column(Integer())
-    bytes: Mapped[int] = mapped_column(BigInteger())
-    location: Mapped[str] = mapped_column(String(1024), doc="storage backend's key or URI")
-    expires_at: Mapped[datetime | None]
-    deleted_at: Mapped[datetime | None]
-    prompt: Mapped[str | None] = mapped_column(Text(), doc="NULL when prompts are not stored")

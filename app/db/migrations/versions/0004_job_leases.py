@@ -4,7 +4,7 @@ already run out, so the first reaper finishes them instead of leaving them ``run
 running ones as started: ``sent_upstream``).
 
 Revision ID: 0004
-Revises: 0002 (0003 at merge)
+Revises: 0003
 Create Date: 2026-11-25
 """
 
@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0004"
-down_revision = "0002"  # lead: rechain to 0003 at merge
+down_revision = "0003"
 branch_labels = None
 depends_on = None
 
