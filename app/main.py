@@ -109,8 +109,8 @@ def create_app(
         redoc_url=None,
         openapi_url=None,
         # FastAPI's own OpenTelemetry bridge would ask the global providers (three environment
-        # lookups) on every request and, with tracing on, double our spans: app.api.tracing_middleware
-        # owns the request spans.
+        # lookups) on every request and, with tracing on, double our spans: the request spans
+        # are app.api.tracing_middleware's.
         telemetry={"tracing": False, "metrics": False, "logs": False, "operation_spans": False},
     )
     exception_handlers.install(app)
