@@ -12,11 +12,13 @@ import httpx
 import orjson
 import pytest
 import respx
+from pydantic import SecretStr
 
 from app.carriers import CARRIER_OPTIONS
 from app.config import load_config
 from tests.support.app import serve_in_process
 from tests.support.config import ROOT, UPSTREAM, MakeConfig, base_config, write_config
+from tests.support.databases import sqlite_database
 from tests.support.routing import OK
 
 GENERATIONS = f"{UPSTREAM}/images/generations"
@@ -105,9 +107,11 @@ async def test_the_shipped_config_has_no_silent_fallback(
         "OPENAI_API_KEY": "sk-shipped",
         "OPENAI_BASE_URL": "http://openai.test/v1",
         "IMAGEGATE_DATA_DIR": str(tmp_path / "images"),
-        "IMAGEGATE_JOBS_DB": str(tmp_path / "jobs.sqlite3"),
     }
-    config = load_config(ROOT / "config" / "gateway.yaml", env, CARRIER_OPTIONS)
+    shipped = load_config(ROOT / "config" / "gateway.yaml", env, CARRIER_OPTIONS)
+    url = SecretStr(sqlite_database(tmp_path / "ig.db"))
+    database = shipped.database.model_copy(update={"url": url})
+    config = shipped.model_copy(update={"database": database})  # not the shipped ./data
     upstream.post("http://openai.test/v1/images/generations").mock(return_value=httpx.Response(500))
     async with serve_in_process(config) as client:
         failed = await client.post(

@@ -28,6 +28,7 @@ def start_shipped_gateway(directory: Path, *extra: str) -> RunningGateway:
     env = {
         **NEWCOMER_ENV,
         "IMAGEGATE_DATA_DIR": str(directory / "data" / "images"),
-        "IMAGEGATE_JOBS_DB": str(directory / "data" / "jobs.sqlite3"),
+        # The shipped config keeps its database under ./data: the test's own directory instead.
+        "IMAGEGATE_DATABASE_URL": f"sqlite:///{directory / 'data' / 'imagegate.sqlite3'}",
     }
     return start_gateway(SHIPPED_CONFIG, directory / "gateway.log", *extra, env=env)
