@@ -7,12 +7,13 @@ not answer (``app.state.redis_client`` finds that out within ``redis.timeout``).
   with ``retry-after``.
 
 Either way Redis is probed again at most every ``redis.probe_interval`` seconds and used as soon
-as it answers. Giving back is never refused, and goes where the count was taken: what this
-process counted during an outage is given back here; an in-flight slot Redis holds but cannot
-be told about now is owed, and given back first when Redis answers again, so an outage does
-not leave concurrency slots taken. (A give-back that timed out may still be carried out by
-Redis, so it is not owed: such a slot expires with ``IN_FLIGHT_TTL`` at worst.) Budgets are
-not here: they live in the database and stay exact.
+as it answers. Giving back is never refused, and goes where the slot was taken: a slot this
+process took during an outage is given back here; one Redis holds but cannot be told about
+now is owed, and taken out first when Redis answers again (taking a slot out is idempotent,
+so a give-back that timed out is owed too, and so is a take that timed out: a frozen Redis
+may still carry it out). Either way an in-flight slot dies at its deadline at the latest, so
+an outage does not leave concurrency slots taken. Budgets are not here: they live in the
+database and stay exact.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from dataclasses import replace
 
 from app.config.redis import OnFailure
 from app.errors import SharedStateUnavailable
-from app.state.base import Counters, Take, Taken
+from app.state.base import Counters, Slot, Take, Taken
 from app.state.redis_client import RedisUnavailable
 from app.state.redis_counters import UNWINDOWED
 
@@ -51,6 +52,8 @@ class FallbackCounters:
         self._fallback = fallback
         self._held_here: Counter[str] = Counter()  # counted here during an outage, not given back
         self._owed: list[Take] = []  # in-flight give-backs Redis has not heard of yet
+        self._slots_here: set[Slot] = set()  # slots taken here during an outage
+        self._owed_slots: set[Slot] = set()  # slots to take out of Redis when it answers
 
     async def add(self, key: str, amount: int, window: float) -> int:
         taken = await self.take_all([Take(key, amount, window)])
@@ -60,19 +63,44 @@ class FallbackCounters:
         if items and all(item.amount < 0 for item in items):
             return await self._give_back(items)
         try:
-            if self._owed:
-                await self._shared.take_all(self._owed)
-                self._owed = []
+            await self._settle_owed()
             return await self._shared.take_all(items)
-        except RedisUnavailable:
+        except RedisUnavailable as unavailable:
+            if unavailable.maybe_applied:  # Redis may still add these slots: take them out later
+                self._owed_slots.update(_slots_of(items))
             if self._fallback.refuses:
                 raise self._fallback.refusal() from None
         taken = await self._local.take_all(items)
         if not taken.refused:
+            self._slots_here.update(_slots_of(items))
             for item in items:
-                if item.window >= UNWINDOWED:
+                if item.window >= UNWINDOWED and item.holder is None:
                     self._held_here[item.counter] += item.amount
         return taken
+
+    async def give_back(self, slots: Sequence[Slot]) -> None:
+        """A slot goes back where it was taken; one Redis cannot take back now is owed (taking
+        it back is idempotent, so a give-back that timed out is owed as well)."""
+        here = [slot for slot in slots if slot in self._slots_here]
+        there = [slot for slot in slots if slot not in self._slots_here]
+        if here:
+            self._slots_here.difference_update(here)
+            await self._local.give_back(here)
+        if there:
+            try:
+                await self._shared.give_back(there)
+            except RedisUnavailable:
+                self._owed_slots.update(there)
+
+    async def _settle_owed(self) -> None:
+        """What Redis was owed during an outage, before anything else (only after one)."""
+        if self._owed:
+            await self._shared.take_all(self._owed)
+            self._owed = []
+        if self._owed_slots:
+            owed = list(self._owed_slots)
+            await self._shared.give_back(owed)
+            self._owed_slots.difference_update(owed)
 
     async def _give_back(self, items: Sequence[Take]) -> Taken:
         """In-flight slots go back where they were taken, and what Redis cannot take now is
@@ -99,3 +127,7 @@ class FallbackCounters:
                     self._owed += [item for item in there if item.window >= UNWINDOWED]
                 await self._local.take_all([item for item in there if item.window < UNWINDOWED])
         return Taken(tuple(0 for _ in items), False)
+
+
+def _slots_of(items: Sequence[Take]) -> list[Slot]:
+    return [Slot(i.counter, i.holder) for i in items if i.holder is not None and i.amount > 0]
