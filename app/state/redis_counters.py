@@ -25,12 +25,8 @@ from redis.asyncio import Redis
 from app.state.base import Slot, Take, Taken
 from app.state.redis_client import SharedRedis
 
-UNWINDOWED = 1e6  # seconds: a window this long never rolls over (unwindowed counters)
-IN_FLIGHT_TTL = 3600  # seconds an untouched unwindowed counter lives
-
-# KEYS[i]: counter i; ARGV[4i-3..4i]: amount, window in ms (0: none), limit (-1: none), and
-# '' for a count or '=' .. holder for an in-flight slot set (window: the slot's lifetime);
-# ARGV[4n+1]: the TTL of unwindowed counters in ms.
+# KEYS[i]: counter i; ARGV[4i-3..4i]: amount, window in ms, limit (-1: none), and '' for a
+# count or '=' .. holder for an in-flight slot set (window: the slot's lifetime).
 # Returns {refused, ms left in the last windowed item's window (-1: none), before_1..before_n}.
 TAKE_ALL = """
 local now = redis.call('TIME')
@@ -41,21 +37,18 @@ for i = 1, n do
   local amount = tonumber(ARGV[4 * i - 3])
   local window = tonumber(ARGV[4 * i - 2])
   local limit = tonumber(ARGV[4 * i - 1])
-  local key, ttl = KEYS[i], tonumber(ARGV[4 * n + 1])
+  local key = KEYS[i]
   if ARGV[4 * i] ~= '' then
     redis.call('ZREMRANGEBYSCORE', key, '-inf', now_ms)
     before[i] = redis.call('ZCARD', key)
     if limit >= 0 and before[i] + amount > limit then refused = 1 end
   else
-    if window > 0 then
-      local index = math.floor(now_ms / window)
-      key = key .. ':' .. string.format('%d', index)
-      left = (index + 1) * window - now_ms
-      ttl = left + 1000
-    end
+    local index = math.floor(now_ms / window)
+    key = key .. ':' .. string.format('%d', index)
+    left = (index + 1) * window - now_ms
     local after = redis.call('INCRBY', key, amount)
     if after < 0 then redis.call('SET', key, 0) end
-    redis.call('PEXPIRE', key, ttl)
+    redis.call('PEXPIRE', key, left + 1000)
     before[i] = after - amount
     if limit >= 0 and after > limit then refused = 1 end
   end
@@ -89,11 +82,9 @@ class RedisCounters:
         keys = [self._key(item) for item in items]
         args: list[int | str] = []
         for item in items:
-            unwindowed = item.window >= UNWINDOWED and item.holder is None
-            window = 0 if unwindowed else max(1, round(item.window * 1000))
+            window = max(1, round(item.window * 1000))
             limit = -1 if item.limit is None else item.limit
             args += (item.amount, window, limit, "" if item.holder is None else "=" + item.holder)
-        args.append(IN_FLIGHT_TTL * 1000)
 
         async def run(_: Redis) -> list[int]:
             answer: list[int] = await self._script(keys=keys, args=args)

@@ -18,15 +18,12 @@ database and stay exact.
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Sequence
-from dataclasses import replace
 
 from app.config.redis import OnFailure
 from app.errors import SharedStateUnavailable
 from app.state.base import Counters, Slot, Take, Taken
 from app.state.redis_client import RedisUnavailable
-from app.state.redis_counters import UNWINDOWED
 
 
 class Fallback:
@@ -50,8 +47,6 @@ class FallbackCounters:
         self._shared = shared
         self._local = local
         self._fallback = fallback
-        self._held_here: Counter[str] = Counter()  # counted here during an outage, not given back
-        self._owed: list[Take] = []  # in-flight give-backs Redis has not heard of yet
         self._slots_here: set[Slot] = set()  # slots taken here during an outage
         self._owed_slots: set[Slot] = set()  # slots to take out of Redis when it answers
 
@@ -73,9 +68,6 @@ class FallbackCounters:
         taken = await self._local.take_all(items)
         if not taken.refused:
             self._slots_here.update(_slots_of(items))
-            for item in items:
-                if item.window >= UNWINDOWED and item.holder is None:
-                    self._held_here[item.counter] += item.amount
         return taken
 
     async def give_back(self, slots: Sequence[Slot]) -> None:
@@ -93,39 +85,19 @@ class FallbackCounters:
                 self._owed_slots.update(there)
 
     async def _settle_owed(self) -> None:
-        """What Redis was owed during an outage, before anything else (only after one)."""
-        if self._owed:
-            await self._shared.take_all(self._owed)
-            self._owed = []
+        """The slots Redis was owed during an outage, before anything else (only after one)."""
         if self._owed_slots:
             owed = list(self._owed_slots)
             await self._shared.give_back(owed)
             self._owed_slots.difference_update(owed)
 
     async def _give_back(self, items: Sequence[Take]) -> Taken:
-        """In-flight slots go back where they were taken, and what Redis cannot take now is
-        owed; a window's count goes to Redis, else here. The counts are not read (zeros)."""
-        here, there = [], []
-        for item in items:
-            mine = 0
-            if item.window >= UNWINDOWED:
-                held = self._held_here.pop(item.counter, 0)
-                mine = max(0, min(-item.amount, held))
-                if held > mine:
-                    self._held_here[item.counter] = held - mine
-            if mine > 0:
-                here.append(replace(item, amount=-mine))
-            if item.amount + mine < 0:
-                there.append(replace(item, amount=item.amount + mine))
-        if here:
-            await self._local.take_all(here)
-        if there:
-            try:
-                await self._shared.take_all(there)
-            except RedisUnavailable as unavailable:
-                if not unavailable.maybe_applied:  # (a timed-out one may still be carried out)
-                    self._owed += [item for item in there if item.window >= UNWINDOWED]
-                await self._local.take_all([item for item in there if item.window < UNWINDOWED])
+        """A refused request's window counts go back to Redis, or here while it is down (the
+        counts are not read: zeros)."""
+        try:
+            await self._shared.take_all(items)
+        except RedisUnavailable:
+            await self._local.take_all(items)
         return Taken(tuple(0 for _ in items), False)
 
 
