@@ -6,15 +6,24 @@ taking is the one admission script, giving back one pipelined round trip."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Coroutine
+from dataclasses import replace
+from typing import Any
 
 import pytest
 
+from app.access.admission import Admission
+from app.access.settlement import Settlement
+from app.core.catalog import build_catalog
+from app.domain import Limits, Principal, UsageRecord
+from app.errors import GatewayError
 from app.state.base import Counters, Slot, Take
 from app.state.counters import MemoryCounters
 from app.state.redis_client import SharedRedis
 from app.state.redis_counters import RedisCounters
+from tests.support.config import MakeConfig
 from tests.support.redis import PrivateRedis, command_names, redis_config
+from tests.support.rules import job
 
 DEADLINE = 0.4  # seconds: a short longest deadline, so the tests need not wait
 MINUTE = 60.0
@@ -98,3 +107,55 @@ async def test_redis_round_trips_one_script_to_take_one_pipeline_to_give_back(
     finally:
         await shared.close()
     assert command_names(sent) == ["evalsha", "zrem", "zrem"]  # the ZREMs: one pipeline
+
+
+@pytest.fixture
+async def stores(request: pytest.FixtureRequest, shared: SharedRedis) -> AsyncIterator[Counters]:
+    yield MemoryCounters() if request.param == "memory" else RedisCounters(shared)
+
+
+@pytest.mark.parametrize("stores", ["memory", "redis"], indirect=True)
+async def test_admission_slots_die_at_the_deadline_and_settle_only_their_own(
+    stores: Counters, make_config: MakeConfig
+) -> None:
+    """Through admission and settlement, per process and shared: a request that never ends
+    (its replica was killed) holds its slot only until the deadline wiring gives admission;
+    settling one request twice never frees another's slot."""
+    spec = build_catalog(make_config()).resolve("dall-e-3")
+    dalle = job("dall-e-3", quality="standard")
+    admission = Admission(stores, None, {"up"}, slot_lifetime=DEADLINE)
+    spawn = Inline()
+    settlement = Settlement(stores, None, spawn)
+    alice = Principal(id="key_1", name="alice", limits=Limits(max_concurrent=1))
+    killed = await admission.admit(alice, dalle, spec, "killed")
+    assert killed is not None and killed.concurrency == ("cc:key:key_1",) and killed.slot_holder
+    with pytest.raises(GatewayError) as busy:
+        await admission.admit(alice, dalle, spec, "waiting")
+    assert busy.value.code == "rate_limit_exceeded"
+    await asyncio.sleep(DEADLINE + 0.1)  # "killed" never settles
+    first = await admission.admit(alice, dalle, spec, "first")
+    assert first is not None and first.slot_holder != killed.slot_holder
+    record = UsageRecord("killed", "key_1", "alice", "dall-e-3", "generate", "failed")
+    for _ in range(2):  # the dead request's record, settled late and twice
+        settlement.write(replace(record, charge=killed))
+        await spawn.run()
+    with pytest.raises(GatewayError):  # "first" still holds the only slot
+        await admission.admit(alice, dalle, spec, "second")
+    settlement.write(replace(record, request_id="first", charge=first))
+    await settlement.close()
+    await spawn.run()
+    assert await admission.admit(alice, dalle, spec, "second") is not None
+
+
+class Inline:
+    """A spawn that runs the settlement when the test says so."""
+
+    def __init__(self) -> None:
+        self.pending: list[Coroutine[Any, Any, None]] = []
+
+    def __call__(self, work: Coroutine[Any, Any, None], name: str) -> Any:  # no task
+        self.pending.append(work)
+
+    async def run(self) -> None:
+        while self.pending:
+            await self.pending.pop(0)
