@@ -105,7 +105,7 @@ class RedisCircuitBook:
         self._close = shared.client.register_script(CLOSE)
         self._until: dict[str, float] = {}  # carrier -> end of a shared cooldown (our clock)
         self._half_open: set[str] = set()  # a shared cooldown ended; no probe succeeded yet
-        self._probing: set[str] = set()  # this process's request is the cluster's probe
+        self._probing: dict[str, float] = {}  # carrier -> when our probe's token lapses
         self._waiting: set[str] = set()  # another probes: refuse until the next refresh
         self._reader: asyncio.Task[None] | None = None
 
@@ -134,7 +134,7 @@ class RedisCircuitBook:
         if kind not in COUNTED:  # the carrier answered: it is up
             await self._end_half_open(carrier)
             return
-        self._probing.discard(carrier)
+        self._probing.pop(carrier, None)
         cooling = (await self._local.status(carrier)).cooling_for
         if cooling is None or cooling <= 0:
             return
@@ -199,8 +199,8 @@ class RedisCircuitBook:
 
     async def _claim_probe(self, carrier: str) -> bool:
         """The half-open moment: one request in the cluster probes (one round trip)."""
-        if carrier in self._probing or carrier in self._waiting:
-            return False
+        if carrier in self._waiting or self._probing.get(carrier, 0.0) > self._clock():
+            return False  # (a probe that never reported lapses with its token)
         keys, args = self._keys_of(carrier), [self._token, str(self._probe_ttl)]
 
         async def probe(_: Redis) -> int:
@@ -217,12 +217,12 @@ class RedisCircuitBook:
         if answer == NOT_NOW:
             self._waiting.add(carrier)
             return False
-        self._probing.add(carrier)
+        self._probing[carrier] = self._clock() + self._probe_ttl / 1000
         return True
 
     async def _end_half_open(self, carrier: str) -> None:
         """The carrier answered: if it was half-open anywhere, it is healthy everywhere."""
-        self._probing.discard(carrier)
+        self._probing.pop(carrier, None)
         if carrier not in self._half_open and carrier not in self._until:
             return  # healthy as far as we know: no round trip
         self._half_open.discard(carrier)

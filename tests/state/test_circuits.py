@@ -190,3 +190,16 @@ async def test_the_half_open_moment_costs_a_losing_replica_one_round_trip_per_re
     names = command_names(sent)
     assert set(names) == {"evalsha"}  # b's probe attempt (and the background reads)
     assert names.count("evalsha") <= 4, "one probe attempt per refresh, not one per admit"
+
+
+async def test_a_probe_that_never_reports_lapses_on_its_own_replica_too(
+    short_replicas: list[RedisCircuitBook],
+) -> None:
+    alone = short_replicas[0]
+    await cool_and_wait([alone], by=alone)
+    assert await alone.admit("up")  # the probe, whose request then vanishes unreported
+    assert not await alone.admit("up")
+    await asyncio.sleep(0.55)  # its token lapsed
+    await alone.refresh()
+    assert await alone.admit("up")
+    assert not await alone.admit("up")
