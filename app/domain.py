@@ -231,12 +231,14 @@ class Principal:
 class Charge:
     """What admission took for a request, to give back when it ends (``app.access``):
     the budget hold and its worst-case amount, the budget left once it was held (the least
-    over the key's and the team's), and the concurrency counters it occupies."""
+    over the key's and the team's), the concurrency counters it occupies, and the token of
+    its slot in each (to give back exactly that slot)."""
 
     hold_id: str | None = None
     estimate_nanos: int = 0
     remaining_nanos: int | None = None
     concurrency: tuple[str, ...] = ()
+    slot_holder: str | None = None
 
 
 Outcome = Literal["succeeded", "failed"]

@@ -176,7 +176,7 @@ def build_services(
         reports=Reports(engine),
         ledger=ledger,
         admin_keys=AdminKeys(admin_keys),
-        admission=Admission(counters, leases, carriers),
+        admission=Admission(counters, leases, carriers, slot_lifetime=longest_deadline(config)),
         settlement=settlement,
         images=images,
         sweeper=Sweeper(images, storage, replica_leases, interval=stored.sweep_interval),
@@ -197,6 +197,7 @@ def configured_secrets(config: GatewayConfig) -> tuple[str, ...]:
 
 
 def longest_deadline(config: GatewayConfig) -> float:
-    """How long a request can run at most: an idempotency claim older than that is dead."""
+    """How long a request can run at most: an idempotency claim or a concurrency slot older
+    than that is dead."""
     deadlines = [t for m in config.models for t in (m.timeout, *m.timeout_by_quality.values())]
     return max(deadlines) + 60.0

@@ -12,6 +12,7 @@ Keys without rate limits or budgets cost nothing here: no counter, no database.
 
 from __future__ import annotations
 
+import secrets
 import time
 from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass, replace
@@ -20,11 +21,11 @@ from typing import TYPE_CHECKING
 
 from app.access import policy
 from app.access.demand import demand_of
-from app.access.settlement import CONCURRENCY_WINDOW
+from app.access.settlement import SLOT_LIFETIME
 from app.core.catalog import Catalog, ModelSpec
 from app.db.claims import Claim, Spend, period_start
 from app.domain import NO_LIMITS, Charge, ImageJob, Limits, Principal
-from app.state.base import Counters, Take
+from app.state.base import Counters, Slot, Take
 
 if TYPE_CHECKING:  # the database layer is loaded only when there is a database
     from app.access.leases import Leases
@@ -56,8 +57,10 @@ class Admission:
         *,
         clock: Callable[[], float] = time.monotonic,
         now: Callable[[], datetime] = _utcnow,
+        slot_lifetime: float = SLOT_LIFETIME,
     ) -> None:
         self._counters = counters
+        self._slot_lifetime = slot_lifetime  # the longest a request runs: its slots die then
         self._leases = leases
         self._enabled = frozenset(enabled_carriers)
         self._clock = clock  # the counters' clock: their windows align to it
@@ -84,16 +87,18 @@ class Admission:
             except BaseException:
                 await self._give_back(taken)
                 raise
-        concurrency = tuple(t.counter for t in taken if t.window == CONCURRENCY_WINDOW)
+        slots = [t for t in taken if t.holder is not None]
+        concurrency = tuple(t.counter for t in slots)
+        holder = slots[0].holder if slots else None
         if not claims or worst is None:  # unpriced with a budget was refused above
-            return Charge(concurrency=concurrency) if concurrency else None
+            return Charge(concurrency=concurrency, slot_holder=holder) if concurrency else None
         assert self._leases is not None  # claims exist only with a database
         held = await self._leases.take(claims, worst, request_id)
         if held is None:
             await self._give_back(taken)
             raise policy.over_budget(principal, worst)
         lease_id, remaining = held
-        return Charge(lease_id, worst, remaining, concurrency)
+        return Charge(lease_id, worst, remaining, concurrency, holder)
 
     async def release_stale(self, catalog: Catalog) -> int:
         """At start: free the holds a crashed process left, once older than the longest
@@ -113,7 +118,7 @@ class Admission:
                 out[scope] = policy.Load(
                     requests=await self._counters.add(f"rpm:{owner}", 0, WINDOW),
                     images=await self._counters.add(f"ipm:{owner}", 0, WINDOW),
-                    concurrent=await self._counters.add(f"cc:{owner}", 0, CONCURRENCY_WINDOW),
+                    concurrent=await self._in_flight(f"cc:{owner}"),
                     reset=reset,
                 )
         return out
@@ -146,15 +151,18 @@ class Admission:
         (its loads make ``policy.check`` raise the refusal)."""
         items: list[Take] = []
         names: list[tuple[str, str]] = []
+        holder = secrets.token_hex(12)  # this request's entry in each in-flight counter
         for scope, owner, limits in _scopes(principal):
-            for name, limit, counter, amount, window in (
-                ("requests", limits.requests_per_minute, f"rpm:{owner}", 1, WINDOW),
-                ("images", limits.images_per_minute, f"ipm:{owner}", images, WINDOW),
-                ("concurrent", limits.max_concurrent, f"cc:{owner}", 1, CONCURRENCY_WINDOW),
-            ):
-                if limit is not None:
-                    items.append(Take(counter, amount, window, limit))
-                    names.append((scope, name))
+            if limits.requests_per_minute is not None:
+                items.append(Take(f"rpm:{owner}", 1, WINDOW, limits.requests_per_minute))
+                names.append((scope, "requests"))
+            if limits.images_per_minute is not None:
+                items.append(Take(f"ipm:{owner}", images, WINDOW, limits.images_per_minute))
+                names.append((scope, "images"))
+            if limits.max_concurrent is not None:
+                slot = Take(f"cc:{owner}", 1, self._slot_lifetime, limits.max_concurrent, holder)
+                items.append(slot)
+                names.append((scope, "concurrent"))
         result = await self._counters.take_all(items)
         reset = WINDOW - self._clock() % WINDOW if result.reset is None else result.reset
         counts: dict[str, dict[str, int]] = {s: {} for s, _, _ in _scopes(principal)}
@@ -164,8 +172,17 @@ class Admission:
         return loads, [] if result.refused else items
 
     async def _give_back(self, taken: list[Take]) -> None:
-        if taken:
-            await self._counters.take_all([replace(t, amount=-t.amount, limit=None) for t in taken])
+        counted = [replace(t, amount=-t.amount, limit=None) for t in taken if t.holder is None]
+        if counted:
+            await self._counters.take_all(counted)
+        slots = [Slot(t.counter, t.holder) for t in taken if t.holder is not None]
+        if slots:
+            await self._counters.give_back(slots)
+
+    async def _in_flight(self, counter: str) -> int:
+        """How many requests hold a slot of ``counter`` now (counting nothing)."""
+        taken = await self._counters.take_all([Take(counter, 0, self._slot_lifetime, None, "")])
+        return taken.before[0]
 
 
 def _scopes(principal: Principal) -> Iterator[tuple[str, str, Limits]]:

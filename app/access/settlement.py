@@ -5,9 +5,10 @@ failure, replay, stream, async job, and a client that left.
 The budget hold is settled at the real cost (the estimate when a succeeded request's cost is
 unknown; nothing for a failure or a replay) in the budget lease, in memory, at once; the charge
 reaches the database with the request's usage row, in one transaction of the ledger
-(``app.usage.ledger``, ``app.access.leases``). Concurrency slots are freed off the request
-path, shielded from cancellation; :meth:`Settlement.close` gives back what is left at shutdown
-(the ledger's close then writes the last charges and gives back the leases).
+(``app.usage.ledger``, ``app.access.leases``). Concurrency slots (the request's own entries,
+so giving one back twice never frees another's) are freed off the request path, shielded
+from cancellation; :meth:`Settlement.close` gives back what is left at shutdown (the ledger's
+close then writes the last charges and gives back the leases).
 """
 
 from __future__ import annotations
@@ -17,12 +18,12 @@ from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any
 
 from app.domain import Charge, UsageRecord
-from app.state.base import Counters
+from app.state.base import Counters, Slot
 
 if TYPE_CHECKING:  # the database layer is loaded only when there is a database
     from app.access.leases import Leases
 
-CONCURRENCY_WINDOW = 1e9  # seconds: the in-flight counters never roll over
+SLOT_LIFETIME = 3600.0  # seconds an in-flight slot lives unless given back (wiring: the deadline)
 Spawn = Callable[[Coroutine[Any, Any, None], str], "asyncio.Task[None]"]
 
 
@@ -50,7 +51,7 @@ class Settlement:
         self._counters = counters
         self._leases = leases
         self._spawn = spawn
-        self._slots: list[str] = []
+        self._slots: list[Slot] = []
         self._running: asyncio.Task[None] | None = None
 
     def write(self, record: UsageRecord) -> None:
@@ -59,8 +60,8 @@ class Settlement:
             return
         if charge.hold_id is not None and self._leases is not None:  # in memory: at once
             self._leases.give_back(charge.hold_id, charge.estimate_nanos, charged_nanos(record))
-        if charge.concurrency:
-            self._slots.extend(charge.concurrency)
+        if charge.concurrency and charge.slot_holder is not None:
+            self._slots.extend(Slot(counter, charge.slot_holder) for counter in charge.concurrency)
             if self._running is None:
                 self._running = self._spawn(self._drain(), "settlement")
 
@@ -79,6 +80,5 @@ class Settlement:
         finally:
             self._running = None
 
-    async def _free(self, slots: list[str]) -> None:
-        for counter in slots:
-            await self._counters.add(counter, -1, CONCURRENCY_WINDOW)
+    async def _free(self, slots: list[Slot]) -> None:
+        await self._counters.give_back(slots)  # with Redis: one round trip for them all

@@ -123,12 +123,26 @@ class JobStore(Protocol):
 @dataclass(frozen=True, slots=True)
 class Take:
     """One counter a request takes from: ``amount`` in the current ``window``, refused when
-    the count before it plus ``amount`` would pass ``limit`` (None: never refused)."""
+    the count before it plus ``amount`` would pass ``limit`` (None: never refused).
+
+    With ``holder`` the counter counts in-flight slots, one entry per holder (a token of one
+    request): ``amount`` 1 takes the holder's slot (0 only reads the count), which lives
+    ``window`` seconds unless given back (:meth:`Counters.give_back`) before; so the slots of
+    a request whose process died free themselves at its deadline."""
 
     counter: str
     amount: int
     window: float
     limit: int | None = None
+    holder: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Slot:
+    """One request's entry in an in-flight counter, to give back exactly that one."""
+
+    counter: str
+    holder: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,7 +157,8 @@ class Taken:
 
 
 class Counters(Protocol):
-    """Counts per key over fixed windows (rate limits, request quotas)."""
+    """Counts per key over fixed windows (rate limits, request quotas), and in-flight slots
+    per key with a deadline each (concurrency limits)."""
 
     async def add(self, key: str, amount: int, window: float) -> int:
         """Add ``amount`` to ``key``'s count in the current ``window``-second window and
@@ -153,4 +168,9 @@ class Counters(Protocol):
     async def take_all(self, items: Sequence[Take]) -> Taken:
         """Count every item at once, atomically: all of them, or (when one would pass its
         limit) none. A request's admission is one call (with Redis: one round trip)."""
+        ...
+
+    async def give_back(self, slots: Sequence[Slot]) -> None:
+        """Free these holders' slots. Idempotent: giving a slot back twice (or after it died)
+        never frees another request's."""
         ...

@@ -19,7 +19,7 @@ from app.core.failures import CARRIER_PROBLEMS, FailureKind
 from app.state.base import CarrierStatus, CircuitState
 
 # Failures that say something about the carrier (a rejected request says nothing).
-_COUNTED: frozenset[FailureKind] = frozenset(
+COUNTED: frozenset[FailureKind] = frozenset(
     {"key_rejected", "carrier", "rate_limited", "transient", "timeout"}
 )
 
@@ -63,7 +63,7 @@ class MemoryCircuitBook:
     async def failed(
         self, carrier: str, kind: FailureKind, message: str, cool_for: float | None = None
     ) -> None:
-        if kind not in _COUNTED:  # the carrier answered: it is up
+        if kind not in COUNTED:  # the carrier answered: it is up
             circuit = self._circuit(carrier)
             circuit.open_until, circuit.probing = None, False
             return

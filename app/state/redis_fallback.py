@@ -7,25 +7,23 @@ not answer (``app.state.redis_client`` finds that out within ``redis.timeout``).
   with ``retry-after``.
 
 Either way Redis is probed again at most every ``redis.probe_interval`` seconds and used as soon
-as it answers. Giving back is never refused, and goes where the count was taken: what this
-process counted during an outage is given back here; an in-flight slot Redis holds but cannot
-be told about now is owed, and given back first when Redis answers again, so an outage does
-not leave concurrency slots taken. (A give-back that timed out may still be carried out by
-Redis, so it is not owed: such a slot expires with ``IN_FLIGHT_TTL`` at worst.) Budgets are
-not here: they live in the database and stay exact.
+as it answers. Giving back is never refused, and goes where the slot was taken: a slot this
+process took during an outage is given back here; one Redis holds but cannot be told about
+now is owed, and taken out first when Redis answers again (taking a slot out is idempotent,
+so a give-back that timed out is owed too, and so is a take that timed out: a frozen Redis
+may still carry it out). Either way an in-flight slot dies at its deadline at the latest, so
+an outage does not leave concurrency slots taken. Budgets are not here: they live in the
+database and stay exact.
 """
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Sequence
-from dataclasses import replace
 
 from app.config.redis import OnFailure
 from app.errors import SharedStateUnavailable
-from app.state.base import Counters, Take, Taken
+from app.state.base import Counters, Slot, Take, Taken
 from app.state.redis_client import RedisUnavailable
-from app.state.redis_counters import UNWINDOWED
 
 
 class Fallback:
@@ -49,8 +47,8 @@ class FallbackCounters:
         self._shared = shared
         self._local = local
         self._fallback = fallback
-        self._held_here: Counter[str] = Counter()  # counted here during an outage, not given back
-        self._owed: list[Take] = []  # in-flight give-backs Redis has not heard of yet
+        self._slots_here: set[Slot] = set()  # slots taken here during an outage
+        self._owed_slots: set[Slot] = set()  # slots to take out of Redis when it answers
 
     async def add(self, key: str, amount: int, window: float) -> int:
         taken = await self.take_all([Take(key, amount, window)])
@@ -60,42 +58,48 @@ class FallbackCounters:
         if items and all(item.amount < 0 for item in items):
             return await self._give_back(items)
         try:
-            if self._owed:
-                await self._shared.take_all(self._owed)
-                self._owed = []
+            await self._settle_owed()
             return await self._shared.take_all(items)
-        except RedisUnavailable:
+        except RedisUnavailable as unavailable:
+            if unavailable.maybe_applied:  # Redis may still add these slots: take them out later
+                self._owed_slots.update(_slots_of(items))
             if self._fallback.refuses:
                 raise self._fallback.refusal() from None
         taken = await self._local.take_all(items)
         if not taken.refused:
-            for item in items:
-                if item.window >= UNWINDOWED:
-                    self._held_here[item.counter] += item.amount
+            self._slots_here.update(_slots_of(items))
         return taken
 
-    async def _give_back(self, items: Sequence[Take]) -> Taken:
-        """In-flight slots go back where they were taken, and what Redis cannot take now is
-        owed; a window's count goes to Redis, else here. The counts are not read (zeros)."""
-        here, there = [], []
-        for item in items:
-            mine = 0
-            if item.window >= UNWINDOWED:
-                held = self._held_here.pop(item.counter, 0)
-                mine = max(0, min(-item.amount, held))
-                if held > mine:
-                    self._held_here[item.counter] = held - mine
-            if mine > 0:
-                here.append(replace(item, amount=-mine))
-            if item.amount + mine < 0:
-                there.append(replace(item, amount=item.amount + mine))
+    async def give_back(self, slots: Sequence[Slot]) -> None:
+        """A slot goes back where it was taken; one Redis cannot take back now is owed (taking
+        it back is idempotent, so a give-back that timed out is owed as well)."""
+        here = [slot for slot in slots if slot in self._slots_here]
+        there = [slot for slot in slots if slot not in self._slots_here]
         if here:
-            await self._local.take_all(here)
+            self._slots_here.difference_update(here)
+            await self._local.give_back(here)
         if there:
             try:
-                await self._shared.take_all(there)
-            except RedisUnavailable as unavailable:
-                if not unavailable.maybe_applied:  # (a timed-out one may still be carried out)
-                    self._owed += [item for item in there if item.window >= UNWINDOWED]
-                await self._local.take_all([item for item in there if item.window < UNWINDOWED])
+                await self._shared.give_back(there)
+            except RedisUnavailable:
+                self._owed_slots.update(there)
+
+    async def _settle_owed(self) -> None:
+        """The slots Redis was owed during an outage, before anything else (only after one)."""
+        if self._owed_slots:
+            owed = list(self._owed_slots)
+            await self._shared.give_back(owed)
+            self._owed_slots.difference_update(owed)
+
+    async def _give_back(self, items: Sequence[Take]) -> Taken:
+        """A refused request's window counts go back to Redis, or here while it is down (the
+        counts are not read: zeros)."""
+        try:
+            await self._shared.take_all(items)
+        except RedisUnavailable:
+            await self._local.take_all(items)
         return Taken(tuple(0 for _ in items), False)
+
+
+def _slots_of(items: Sequence[Take]) -> list[Slot]:
+    return [Slot(i.counter, i.holder) for i in items if i.holder is not None and i.amount > 0]

@@ -58,7 +58,7 @@ def in_redis(needs: StateNeeds) -> HotState:
 
     shared = SharedRedis(needs.redis)
     fallback = Fallback(needs.redis.on_failure, retry_after=needs.redis.probe_interval)
-    circuits = RedisCircuitBook(shared, needs.cooldown, needs.carriers)
+    circuits = RedisCircuitBook(shared, needs.cooldown, needs.carriers, probe_ttl=needs.claim_ttl)
 
     async def close() -> None:
         await circuits.close()

@@ -78,11 +78,12 @@ def test_redis_commands_per_request(fleet: Fleet, server: PrivateRedis) -> None:
             assert post(fleet.replicas[i % 3].url, unlimited).status_code == 200
     per_request = [line for line in sent if ":cool:" not in line]  # not the cooldown reader
     commands = Counter(command_names(per_request))
-    assert commands.pop("evalsha") == 2 * requests
+    assert commands.pop("evalsha") == requests  # one script to admit
+    assert commands.pop("zrem") == requests  # and, off the request path, the slot given back
     assert commands.pop("hello", 0) <= 6  # a new pooled connection's handshake, not per request
     assert not commands
     taking = [line for line in per_request if ":c:rpm:" in line]  # admission takes all three
-    assert len(taking) == requests  # one script to admit; one to give the slot back
+    assert len(taking) == requests and all(":slots:cc:" in line for line in taking)
 
 
 def test_redis_commands_per_idempotent_request(fleet: Fleet, server: PrivateRedis) -> None:

@@ -12,7 +12,7 @@ import pytest
 from app.config.runtime import CooldownConfig
 from app.state.redis_circuits import RedisCircuitBook
 from app.state.redis_client import SharedRedis
-from tests.support.redis import PrivateRedis, redis_config
+from tests.support.redis import PrivateRedis, command_names, redis_config
 
 COOLDOWN = CooldownConfig(failures=2, window=60, duration=5)
 
@@ -98,3 +98,108 @@ async def test_a_cooldown_ends_everywhere_on_time(redis_prefix: str) -> None:
     finally:
         for client in clients:
             await client.close()
+
+
+SHORT = CooldownConfig(failures=1, window=60, duration=0.3)
+
+
+@pytest.fixture
+async def short_replicas(redis_prefix: str) -> AsyncIterator[list[RedisCircuitBook]]:
+    """Three processes' circuit books with a short cooldown; a dead prober's token lapses
+    after 0.5 s."""
+    clients = [SharedRedis(redis_config(prefix=redis_prefix, timeout=1)) for _ in range(3)]
+    books = [RedisCircuitBook(c, SHORT, ["up"], probe_ttl=0.5) for c in clients]
+    yield books
+    for book, client in zip(books, clients, strict=True):
+        await book.close()
+        await client.close()
+
+
+async def admitted(books: list[RedisCircuitBook], each: int = 5) -> list[int]:
+    """Every book admits ``each`` requests at once: which books' requests went through."""
+    answers = await asyncio.gather(*(book.admit("up") for book in books for _ in range(each)))
+    return [i // each for i, yes in enumerate(answers) if yes]
+
+
+async def cool_and_wait(books: list[RedisCircuitBook], by: RedisCircuitBook) -> None:
+    await by.failed("up", "transient", "boom")
+    for book in books:
+        await book.refresh()
+        assert not await book.admit("up")
+    await asyncio.sleep(SHORT.duration + 0.05)
+
+
+async def test_after_a_shared_cooldown_exactly_one_request_in_the_cluster_probes(
+    short_replicas: list[RedisCircuitBook],
+) -> None:
+    await cool_and_wait(short_replicas, by=short_replicas[0])
+    probes = await admitted(short_replicas)
+    assert len(probes) == 1
+    for book in short_replicas:  # the reader's view changes nothing while the probe runs
+        await book.refresh()
+        assert (await book.status("up")).state == "half_open"
+    assert await admitted(short_replicas) == []
+    await short_replicas[probes[0]].succeeded("up")
+    for book in short_replicas:
+        await book.refresh()
+    assert sorted(set(await admitted(short_replicas))) == [0, 1, 2]  # healthy everywhere
+    assert len(await admitted(short_replicas)) == 15
+
+
+async def test_a_failed_probe_cools_the_carrier_again_everywhere(
+    short_replicas: list[RedisCircuitBook],
+) -> None:
+    await cool_and_wait(short_replicas, by=short_replicas[1])
+    [prober] = await admitted(short_replicas)
+    await short_replicas[prober].failed("up", "transient", "still down")
+    for book in short_replicas:
+        await book.refresh()
+        assert (await book.status("up")).state == "cooling_down"
+    assert await admitted(short_replicas) == []
+    await asyncio.sleep(SHORT.duration + 0.05)
+    assert len(await admitted(short_replicas)) == 1  # half-open again: one probe
+
+
+async def test_a_probe_whose_replica_died_lapses_and_another_probes(
+    short_replicas: list[RedisCircuitBook],
+) -> None:
+    await cool_and_wait(short_replicas, by=short_replicas[2])
+    [prober] = await admitted(short_replicas)  # then that replica is SIGKILLed: no answer
+    others = [book for i, book in enumerate(short_replicas) if i != prober]
+    await asyncio.sleep(0.55)
+    for book in others:
+        await book.refresh()
+    assert len(await admitted(others)) == 1
+
+
+async def test_the_half_open_moment_costs_a_losing_replica_one_round_trip_per_refresh(
+    private: PrivateRedis,
+) -> None:
+    clients = [SharedRedis(redis_config(private.url, timeout=1)) for _ in range(2)]
+    a, b = (RedisCircuitBook(c, SHORT, ["up"]) for c in clients)
+    try:
+        await cool_and_wait([a, b], by=a)
+        assert await a.admit("up")  # a probes
+        with private.monitor() as sent:
+            answers = [await b.admit("up") for _ in range(200)]
+    finally:
+        for book, client in zip((a, b), clients, strict=True):
+            await book.close()
+            await client.close()
+    assert not any(answers)
+    names = command_names(sent)
+    assert set(names) == {"evalsha"}  # b's probe attempt (and the background reads)
+    assert names.count("evalsha") <= 4, "one probe attempt per refresh, not one per admit"
+
+
+async def test_a_probe_that_never_reports_lapses_on_its_own_replica_too(
+    short_replicas: list[RedisCircuitBook],
+) -> None:
+    alone = short_replicas[0]
+    await cool_and_wait([alone], by=alone)
+    assert await alone.admit("up")  # the probe, whose request then vanishes unreported
+    assert not await alone.admit("up")
+    await asyncio.sleep(0.55)  # its token lapsed
+    await alone.refresh()
+    assert await alone.admit("up")
+    assert not await alone.admit("up")

@@ -13,11 +13,11 @@ import redis
 from app.state.base import Counters, Take
 from app.state.counters import MemoryCounters
 from app.state.redis_client import SharedRedis
-from app.state.redis_counters import IN_FLIGHT_TTL, RedisCounters
+from app.state.redis_counters import RedisCounters
 from tests.support.redis import PrivateRedis, command_names, redis_config
 
 MINUTE = 60.0
-IN_FLIGHT = 1e9  # app.access.settlement.CONCURRENCY_WINDOW
+DEADLINE = 600.0  # seconds an in-flight slot lives unless given back
 
 
 @pytest.fixture(params=["memory", "redis"])
@@ -26,9 +26,9 @@ async def counters(request: pytest.FixtureRequest, shared: SharedRedis) -> Async
 
 
 async def test_take_all_counts_every_item_and_reports_counts_before(counters: Counters) -> None:
-    items = [Take("rpm:k", 1, MINUTE, 5), Take("ipm:k", 3, MINUTE, 10), Take("cc:k", 1, IN_FLIGHT)]
-    first = await counters.take_all(items)
-    second = await counters.take_all(items)
+    items = [Take("rpm:k", 1, MINUTE, 5), Take("ipm:k", 3, MINUTE, 10)]
+    first = await counters.take_all([*items, Take("cc:k", 1, DEADLINE, holder="r1")])
+    second = await counters.take_all([*items, Take("cc:k", 1, DEADLINE, holder="r2")])
     assert (first.refused, first.before) == (False, (0, 0, 0))
     assert (second.refused, second.before) == (False, (1, 3, 1))
 
@@ -44,10 +44,9 @@ async def test_a_refusal_counts_nothing_on_any_item(counters: Counters) -> None:
 
 
 async def test_giving_back_and_reading(counters: Counters) -> None:
-    assert await counters.add("cc:k", 1, IN_FLIGHT) == 1
-    assert await counters.add("cc:k", 1, IN_FLIGHT) == 2
-    assert await counters.add("cc:k", -1, IN_FLIGHT) == 1
-    assert await counters.add("cc:k", 0, IN_FLIGHT) == 1
+    assert await counters.add("rpm:k", 2, MINUTE) == 2
+    assert await counters.add("rpm:k", -1, MINUTE) == 1
+    assert await counters.add("rpm:k", 0, MINUTE) == 1
     assert (await counters.take_all([])).before == ()
 
 
@@ -64,7 +63,7 @@ async def test_concurrent_takes_from_two_processes_admit_exactly_the_limit(
     stores = [RedisCounters(r) for r in replicas]
     try:
         results = await asyncio.gather(
-            *(stores[i % 2].take_all([Take("cc:x", 1, IN_FLIGHT, 10)]) for i in range(60))
+            *(stores[i % 2].take_all([Take("cc:x", 1, DEADLINE, 10, f"r{i}")]) for i in range(60))
         )
     finally:
         for r in replicas:
@@ -72,26 +71,26 @@ async def test_concurrent_takes_from_two_processes_admit_exactly_the_limit(
     assert sum(not r.refused for r in results) == 10
 
 
-async def test_redis_keys_expire_with_their_window(shared: SharedRedis) -> None:
+async def test_redis_keys_expire_with_their_window_or_last_slot(shared: SharedRedis) -> None:
     store = RedisCounters(shared)
-    await store.take_all([Take("rpm:t", 1, MINUTE), Take("cc:t", 1, IN_FLIGHT)])
+    await store.take_all([Take("rpm:t", 1, MINUTE), Take("cc:t", 1, DEADLINE, holder="r")])
     client = redis.Redis.from_url(shared.config.url.get_secret_value())  # type: ignore[union-attr]
     try:
         windowed = [k for k in client.scan_iter(match=f"{shared.prefix}:c:rpm:t:*")]
         assert len(windowed) == 1
         assert 0 < client.pttl(windowed[0]) <= (MINUTE + 1) * 1000
-        in_flight_ttl = client.pttl(f"{shared.prefix}:c:cc:t")
-        assert IN_FLIGHT_TTL * 1000 - 5000 < in_flight_ttl <= IN_FLIGHT_TTL * 1000
+        in_flight_ttl = client.pttl(f"{shared.prefix}:slots:cc:t")
+        assert DEADLINE * 1000 - 5000 < in_flight_ttl <= DEADLINE * 1000
     finally:
         client.close()
-    assert await store.add("cc:t", -5, IN_FLIGHT) == 0  # never below zero
+    assert await store.add("rpm:t", -5, MINUTE) == 0  # never below zero
 
 
 async def test_one_round_trip_per_take(private: PrivateRedis) -> None:
     shared = SharedRedis(redis_config(private.url, timeout=2))
     store = RedisCounters(shared)
-    items = [Take(f"{n}:{o}", 1, w, 100) for n, w in (("rpm", MINUTE), ("ipm", MINUTE),
-             ("cc", IN_FLIGHT)) for o in ("key", "team")]  # fmt: skip
+    items = [Take(f"{n}:{o}", 1, MINUTE, 100) for n in ("rpm", "ipm") for o in ("key", "team")]
+    items += [Take(f"cc:{o}", 1, DEADLINE, 100, "r") for o in ("key", "team")]
     try:
         await store.take_all(items)  # loads the script once
         with private.monitor() as sent:
@@ -110,7 +109,8 @@ async def test_redis_says_when_its_window_ends(shared: SharedRedis) -> None:
     finally:
         client.close()
     left = MINUTE - (seconds % 60 + micros / 1e6)
-    taken = await store.take_all([Take("rpm:r", 1, MINUTE, 10), Take("cc:r", 1, IN_FLIGHT)])
+    slot = Take("cc:r", 1, DEADLINE, holder="r")
+    taken = await store.take_all([Take("rpm:r", 1, MINUTE, 10), slot])
     assert taken.reset is not None and abs(taken.reset - left) < 0.5
-    assert (await store.take_all([Take("cc:r", 1, IN_FLIGHT)])).reset is None
+    assert (await store.take_all([slot])).reset is None
     assert (await MemoryCounters().take_all([Take("rpm:r", 1, MINUTE)])).reset is None

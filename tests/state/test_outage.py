@@ -14,9 +14,9 @@ import pytest
 
 from app.errors import SharedStateUnavailable
 from app.observability.readiness import redis_check, run_checks
-from app.state.base import Counters, Take
+from app.state.base import Counters, Slot, Take
 from app.state.counters import MemoryCounters
-from app.state.redis_client import SharedRedis
+from app.state.redis_client import RedisUnavailable, SharedRedis
 from app.state.redis_counters import RedisCounters
 from app.state.redis_fallback import Fallback, FallbackCounters
 from tests.support.redis import PrivateRedis, redis_config
@@ -82,7 +82,7 @@ async def test_local_frozen_redis_never_holds_a_request_past_the_timeout(
     with caplog.at_level(logging.WARNING, logger="app.state.redis_client"):
         await timed(local)  # the probe: answers, so Redis is used again
     # 3, not 2: the call that timed out had reached the frozen server, which ran it on waking
-    # (windowed counts expire with their window; in-flight ones with IN_FLIGHT_TTL)
+    # (windowed counts expire with their window; in-flight slots at their deadline)
     assert local.shared.up and in_redis(private) == 3
     assert any("answers again" in r.getMessage() for r in caplog.records)
 
@@ -97,8 +97,9 @@ async def test_refuse_stopped_redis_answers_503_and_recovers(
     assert refused.status == 503 and refused.code == "shared_state_unavailable"
     assert refused.retry_after == PROBE
     assert (await refuse.local.add("rpm:k", 0, 60.0)) == 0  # nothing counted anywhere
-    give_back = await refuse.counters.take_all([Take("cc:k", -1, 1e9)])  # never refused
+    give_back = await refuse.counters.take_all([Take("rpm:k", -1, 60.0)])  # never refused
     assert not give_back.refused
+    await refuse.counters.give_back([Slot("cc:k", "r")])  # nor is a slot's
     private.start()
     await asyncio.sleep(PROBE)
     _, result = await timed(refuse)
@@ -132,39 +133,77 @@ async def test_readiness_degraded_under_local_failing_under_refuse(
 
 def in_flight(server: PrivateRedis) -> int:
     with server.client() as client:
-        return int(client.get("imagegate:c:cc:k") or 0)
+        return int(client.zcard("imagegate:slots:cc:k"))
+
+
+def slot(holder: str, limit: int = 5, deadline: float = 600.0) -> list[Take]:
+    return [Take("cc:k", 1, deadline, limit, holder)]
 
 
 async def test_slots_go_back_where_they_were_taken(local: Replica, private: PrivateRedis) -> None:
-    slot = [Take("cc:k", 1, 1e9, 2)]
-    give_back = [Take("cc:k", -1, 1e9)]
-    assert not (await local.counters.take_all(slot)).refused  # in Redis
+    assert not (await local.counters.take_all(slot("a", limit=2))).refused  # in Redis
     private.stop()
-    assert not (await local.counters.take_all(slot)).refused  # here: Redis is down
-    assert await local.local.add("cc:k", 0, 1e9) == 1
-    await local.counters.take_all(give_back)  # the one taken here goes back here
-    await local.counters.take_all(give_back)  # the one Redis held is owed, not given here
-    assert await local.local.add("cc:k", 0, 1e9) == 0
-    private.start()  # empty (no persistence): the owed one cannot push a count below zero
+    assert not (await local.counters.take_all(slot("b", limit=2))).refused  # here: Redis is down
+    assert (await local.local.take_all(slot("read", 0))).before == (1,)
+    await local.counters.give_back([Slot("cc:k", "b")])  # the one taken here goes back here
+    await local.counters.give_back([Slot("cc:k", "b")])  # twice: frees nothing else
+    await local.counters.give_back([Slot("cc:k", "a")])  # the one Redis held is owed
+    assert (await local.local.take_all(slot("read", 0))).before == (0,)
+    private.start()  # empty (no persistence)
     await asyncio.sleep(PROBE)
-    taken = await local.counters.take_all(slot)
+    taken = await local.counters.take_all(slot("c", limit=2))
     assert local.shared.up and taken.before == (0,) and in_flight(private) == 1
 
 
 async def test_owed_slots_are_given_back_when_redis_answers_again(
     local: Replica, private: PrivateRedis
 ) -> None:
-    slot = [Take("cc:k", 1, 1e9, 5)]
-    for _ in range(3):
-        await local.counters.take_all(slot)
+    for holder in ("a", "b", "c"):
+        await local.counters.take_all(slot(holder))
     assert in_flight(private) == 3
     private.freeze()
-    await local.counters.take_all([Take("cc:k", -1, 1e9)])  # times out: Redis may still do it
-    await local.counters.take_all([Take("cc:k", -1, 1e9)])  # Redis known down: owed
+    await local.counters.give_back([Slot("cc:k", "a")])  # times out: Redis may still do it
+    await local.counters.give_back([Slot("cc:k", "b")])  # Redis known down: owed
     private.thaw()  # carries out the first
     await asyncio.sleep(PROBE)
-    taken = await local.counters.take_all(slot)  # first the owed one, then this one
+    taken = await local.counters.take_all(slot("d"))  # first the owed ones (a again: harmless)
     assert local.shared.up and taken.before == (1,) and in_flight(private) == 2
+
+
+async def test_a_ghost_slot_of_a_frozen_redis_is_taken_out_or_dies_at_its_deadline(
+    local: Replica, private: PrivateRedis
+) -> None:
+    """A take that timed out may still be carried out when Redis wakes: a slot nobody holds.
+    The fallback owes its removal; and even unowed (another replica), it dies at its deadline."""
+    await local.counters.take_all(slot("warm", 0))  # a connection, and the script loaded
+    private.freeze()
+    taken = await local.counters.take_all(slot("ghost", deadline=0.6))  # times out: counted here
+    assert not taken.refused
+    private.thaw()
+    await asyncio.sleep(0.1)
+    assert in_flight(private) == 1  # Redis carried it out on waking: the ghost
+    await local.counters.give_back([Slot("cc:k", "ghost")])  # taken here: given back here
+    assert (await local.local.take_all(slot("read", 0))).before == (0,)
+    await asyncio.sleep(PROBE)
+    taken = await local.counters.take_all(slot("next"))  # the owed removal goes first
+    assert local.shared.up and taken.before == (0,)
+
+    another = SharedRedis(redis_config(private.url, timeout=TIMEOUT))  # another replica's
+    try:
+        other = RedisCounters(another)
+        await other.take_all(slot("warm", 0))
+        private.freeze()
+        with pytest.raises(RedisUnavailable) as timed_out:
+            await other.take_all(slot("ghost2", deadline=0.6))
+        assert timed_out.value.maybe_applied
+    finally:
+        private.thaw()
+        await another.close()
+    await asyncio.sleep(0.1)
+    assert in_flight(private) == 2  # "next", and the ghost nobody will give back
+    await asyncio.sleep(0.6)
+    taken = await local.counters.take_all(slot("read", 0))
+    assert taken.before == (1,) and in_flight(private) == 1  # the ghost died: "next" lives
 
 
 async def test_a_restart_between_calls_is_not_an_outage(
