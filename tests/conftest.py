@@ -3,6 +3,7 @@ fake upstream standing in for upstreams. Helpers live in ``tests/support``."""
 
 from __future__ import annotations
 
+import logging
 import socket
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
@@ -17,6 +18,18 @@ from app.config import GatewayConfig, load_config
 from tests.support.app import serve_in_process
 from tests.support.config import MakeConfig, base_config, write_config
 from tests.support.upstream import FakeUpstream, fake_upstream
+
+
+@pytest.fixture(autouse=True)
+def _root_logging_restored() -> Iterator[None]:
+    """A command run in process (``serve``, ``db``) configures root logging with a handler on
+    the stderr of its test; put the root logger back, so later tests never log to a closed
+    capture stream ("--- Logging error ---" in their stderr)."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
 
 
 @pytest.fixture
