@@ -14,7 +14,7 @@ import httpx
 
 from app.carriers import is_offline, probe_carrier
 from app.carriers.http import UpstreamClient, default_transport
-from app.cli.common import add_config_option, load_or_exit, settings_or_exit
+from app.cli.common import add_config_option, configured_or_exit
 from app.config import GatewayConfig
 from app.config.schema import CarrierConfig
 
@@ -28,13 +28,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    settings = settings_or_exit()
-    if settings is None:
+    configured = configured_or_exit(args.config)
+    if configured is None:
         return 2
-    loaded = load_or_exit(args.config, settings)
-    if loaded is None:
-        return 2
-    lines = asyncio.run(check_all(loaded[0], args.timeout))
+    config = configured.config
+    lines = asyncio.run(check_all(config, args.timeout))
     for line, _ in lines:
         print(line)
     return 1 if any(failed for _, failed in lines) else 0

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from app.cli.common import load_or_exit, settings_or_exit
+from app.cli.common import configured_or_exit
 from app.config import GatewayConfig
 
 HELP = "validate a config and show its carriers and routes (secrets masked)"
@@ -22,13 +22,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    settings = settings_or_exit()
-    if settings is None:
+    configured = configured_or_exit(args.path)
+    if configured is None:
         return 2
-    loaded = load_or_exit(args.path, settings)
-    if loaded is None:
-        return 2
-    print(describe(loaded[0]))
+    config = configured.config
+    print(describe(config))
     return 0
 
 

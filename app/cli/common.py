@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import NoReturn
+from typing import NamedTuple, NoReturn
 
 from pydantic import ValidationError
 
@@ -92,3 +92,21 @@ def load_or_exit(path: Path | None, settings: Settings) -> tuple[GatewayConfig, 
     except ConfigError as exc:
         print(f"imagegate: invalid config: {exc}", file=sys.stderr)
         return None
+
+
+class Configured(NamedTuple):
+    """What a command that reads the config starts from."""
+
+    settings: Settings
+    config: GatewayConfig
+    path: Path
+
+
+def configured_or_exit(path: Path | None) -> Configured | None:
+    """The environment's settings and the config at ``path`` (else the settings' path), or
+    None after one line on stderr naming what is wrong: the caller exits with 2."""
+    settings = settings_or_exit()
+    if settings is None:
+        return None
+    loaded = load_or_exit(path, settings)
+    return None if loaded is None else Configured(settings, *loaded)

@@ -14,11 +14,10 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from app.cli.common import (
     add_config_option,
-    load_or_exit,
+    configured_or_exit,
     log_level,
     port,
     positive_int,
-    settings_or_exit,
 )
 from app.cli.limits import raise_open_files_limit
 from app.cli.preflight import first_problem, has_client_keys, what_is_shared
@@ -56,13 +55,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    settings = settings_or_exit()
-    if settings is None:
+    configured = configured_or_exit(args.config)
+    if configured is None:
         return 2
-    loaded = load_or_exit(args.config, settings)
-    if loaded is None:
-        return 2
-    config, path = loaded
+    settings, config, path = configured
     config = with_redis_url(settings, config)
     allow_open = args.allow_open or settings.allow_open
     database = database_url(settings, config)

@@ -8,7 +8,7 @@ import argparse
 import asyncio
 import sys
 
-from app.cli.common import add_config_option, load_or_exit, settings_or_exit
+from app.cli.common import add_config_option, configured_or_exit
 from app.config import ConfigError
 from app.storage import BACKENDS, make_storage
 from app.storage.migrate import Target, migrate
@@ -30,13 +30,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    settings = settings_or_exit()
-    if settings is None:
+    configured = configured_or_exit(args.config)
+    if configured is None:
         return 2
-    loaded = load_or_exit(args.config, settings)
-    if loaded is None:
-        return 2
-    storage = loaded[0].storage
+    config = configured.config
+    storage = config.storage
     try:
         target = make_storage(storage.model_copy(update={"backend": args.to}))
     except ConfigError as exc:

@@ -14,7 +14,7 @@ from pydantic import ValidationError
 from sqlalchemy.exc import SQLAlchemyError
 
 from app.access.registry import Registry
-from app.cli.common import load_or_exit, settings_or_exit
+from app.cli.common import configured_or_exit
 from app.config.settings import database_url
 from app.core.catalog import build_catalog
 from app.db.engine import create_engine
@@ -30,13 +30,11 @@ Action = Callable[[Registry, Reports], Awaitable[T]]
 def run_with_store(args: argparse.Namespace, action: Action[int]) -> int:
     """Run ``action`` against the configured database; its exit code, or 1 or 2 after one line
     on stderr (a refused change, a bad value, an unreachable database)."""
-    settings = settings_or_exit()
-    if settings is None:
+    configured = configured_or_exit(args.config)
+    if configured is None:
         return 2
-    loaded = load_or_exit(args.config, settings)
-    if loaded is None:
-        return 2
-    config = loaded[0]
+    settings, config = configured.settings, configured.config
+    config = config
     url = database_url(settings, config)
     catalog = build_catalog(config)
 
