@@ -124,20 +124,17 @@ class Budgets:
         return await self.settle_many([(hold_id, actual_nanos)]) == 1
 
     async def settle_many(self, charges: Sequence[tuple[str, int]]) -> int:
-        """Settle several holds in one transaction (the record stage batches them); how many
-        were still open."""
+        """Settle ``(hold id, actual nano-dollars)`` pairs in one transaction; how many holds
+        were still open. Rows are updated once each, in owner order, as ``reserve`` locks
+        them: no deadlock with concurrent reservations."""
         async with self._engine.connect() as connection:
-            settled = await self.settle_in(connection, charges)
+            settled = await self._settle_in(connection, charges)
             await connection.commit()
         return settled
 
-    async def settle_in(
+    async def _settle_in(
         self, connection: AsyncConnection, charges: Sequence[tuple[str, int]]
     ) -> int:
-        """Settle ``(hold id, actual nano-dollars)`` pairs inside the caller's transaction (so
-        ledger rows can commit with them); the caller commits. Rows are updated once each, in
-        owner order, as ``reserve`` locks them: no deadlock with concurrent reservations.
-        Returns how many holds were still open."""
         if any(actual < 0 for _, actual in charges):
             raise ValueError("a charge cannot be negative")
         deltas: dict[tuple[str, datetime], tuple[int, int]] = {}  # row -> (held, spent)
