@@ -44,11 +44,13 @@ async def post(client: httpx.AsyncClient, secret: str, body: dict | None = None)
     return await client.post("/v1/images/generations", json=body or DALLE, headers=bearer(secret))
 
 
-def slow_ok(seconds: float, reached: asyncio.Event | None = None):
+def gated_ok(reached: asyncio.Event, release: asyncio.Event):
+    """An upstream that answers only once the test releases it: the request holds its slot
+    and hold for as long as the test needs, however slow the machine."""
+
     async def answer(request: httpx.Request) -> httpx.Response:
-        if reached is not None:
-            reached.set()  # admitted: the request is at the upstream
-        await asyncio.sleep(seconds)
+        reached.set()  # admitted: the request is at the upstream
+        await asyncio.wait_for(release.wait(), 10)
         return OK
 
     return answer
@@ -73,8 +75,8 @@ async def test_unknown_and_expired_keys_are_refused_and_config_keys_still_work(
 async def test_a_revoked_key_finishes_in_flight_work_and_is_refused_next(
     make_config: MakeConfig, upstream: respx.MockRouter, engine: AsyncEngine
 ) -> None:
-    reached = asyncio.Event()
-    upstream.post(GENERATIONS).mock(side_effect=slow_ok(2.0, reached))
+    reached, release = asyncio.Event(), asyncio.Event()
+    upstream.post(GENERATIONS).mock(side_effect=gated_ok(reached, release))
     key_id, secret = await add_key(engine, "alice")
     async with serve_with_database(make_config(keyed), engine) as client:
         in_flight = asyncio.get_running_loop().create_task(post(client, secret))
@@ -82,14 +84,16 @@ async def test_a_revoked_key_finishes_in_flight_work_and_is_refused_next(
         await change_key(engine, key_id, revoked_at=now())
         await asyncio.sleep(TTL * 1.5)  # the cached lookup ends
         assert (await post(client, secret)).status_code == 401
-        assert not in_flight.done() and (await in_flight).status_code == 200
+        assert not in_flight.done()
+        release.set()
+        assert (await in_flight).status_code == 200
 
 
 async def test_a_key_that_expires_mid_request_finishes_it_and_is_refused_next(
     make_config: MakeConfig, upstream: respx.MockRouter, engine: AsyncEngine
 ) -> None:
-    reached = asyncio.Event()
-    upstream.post(GENERATIONS).mock(side_effect=slow_ok(2.0, reached))
+    reached, release = asyncio.Event(), asyncio.Event()
+    upstream.post(GENERATIONS).mock(side_effect=gated_ok(reached, release))
     expires = now() + timedelta(seconds=0.6)
     _, secret = await add_key(engine, "alice", expires_at=expires)
     async with serve_with_database(make_config(keyed), engine) as client:
@@ -97,7 +101,9 @@ async def test_a_key_that_expires_mid_request_finishes_it_and_is_refused_next(
         await asyncio.wait_for(reached.wait(), 5)
         await asyncio.sleep((expires - now()).total_seconds() + 0.05)
         assert (await post(client, secret)).status_code == 401  # cached, and refused anyway
-        assert not in_flight.done() and (await in_flight).status_code == 200
+        assert not in_flight.done()
+        release.set()
+        assert (await in_flight).status_code == 200
 
 
 async def test_rotation_keeps_the_old_secret_working_through_its_grace(
@@ -125,8 +131,8 @@ async def test_rotation_keeps_the_old_secret_working_through_its_grace(
 async def test_a_team_budget_and_concurrency_cap_all_its_keys_together(
     make_config: MakeConfig, upstream: respx.MockRouter, engine: AsyncEngine
 ) -> None:
-    reached = asyncio.Event()
-    upstream.post(GENERATIONS).mock(side_effect=slow_ok(0.2, reached))
+    reached, release = asyncio.Event(), asyncio.Event()
+    upstream.post(GENERATIONS).mock(side_effect=gated_ok(reached, release))
     team = await add_team(engine, "design", budget_nanos=80_000_000, max_concurrent=1)
     _, alice = await add_key(engine, "alice", team=team, budget_nanos=10**9)
     _, bob = await add_key(engine, "bob", team=team)
@@ -137,6 +143,7 @@ async def test_a_team_budget_and_concurrency_cap_all_its_keys_together(
         assert busy.status_code == 429 and busy.json()["error"]["code"] == "rate_limit_exceeded"
         assert busy.headers["x-ratelimit-limit-concurrent"] == "1" and "retry-after" in busy.headers
         assert "team 'design'" in busy.json()["error"]["message"]
+        release.set()
         assert (await first).status_code == 200
         await settled(engine)  # the record stage gives the slot back with the hold
         assert (await post(client, bob)).status_code == 200
