@@ -17,7 +17,7 @@ middleware, which logs it.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -40,7 +40,7 @@ def direct_table(routes: Iterable[BaseRoute]) -> dict[tuple[str, str], Endpoint]
 
 
 class DirectRoutes:
-    def __init__(self, app: ASGIApp, routes: dict[tuple[str, str], Endpoint]) -> None:
+    def __init__(self, app: ASGIApp, routes: Mapping[tuple[str, str], Endpoint]) -> None:
         self.app = app
         self._routes = routes
 
