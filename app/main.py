@@ -13,6 +13,8 @@ from prometheus_client import CollectorRegistry
 from app import __version__
 from app.api import build_router, exception_handlers
 from app.api.cors import add_cors
+from app.api.direct_routes import DirectRoutes, direct_table
+from app.api.endpoints import images
 from app.api.in_flight import InFlight
 from app.api.middleware import RequestContext
 from app.api.state import State
@@ -115,6 +117,7 @@ def create_app(
     )
     exception_handlers.install(app)
     app.include_router(build_router())
+    app.add_middleware(DirectRoutes, routes=direct_table(images.router.routes))  # innermost
     if traced:
         app.add_middleware(TraceRequests)
     if metrics is not None:

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -74,8 +75,24 @@ async def _client_left(request: Request, exc: Exception) -> Response:
     return Response(status_code=499)
 
 
+Handler = Callable[[Request, Exception], Awaitable[Response]]
+HANDLERS: dict[type[Exception], Handler] = {
+    GatewayError: _gateway_error,
+    RequestValidationError: _validation_error,
+    HTTPException: _http_error,
+    ClientDisconnect: _client_left,
+}
+
+
 def install(app: FastAPI) -> None:
-    app.add_exception_handler(GatewayError, _gateway_error)
-    app.add_exception_handler(RequestValidationError, _validation_error)
-    app.add_exception_handler(HTTPException, _http_error)
-    app.add_exception_handler(ClientDisconnect, _client_left)
+    for kind, handler in HANDLERS.items():
+        app.add_exception_handler(kind, handler)
+
+
+def handler_for(exc: Exception) -> Handler | None:
+    """The handler of ``exc``'s nearest class that has one (as Starlette looks it up)."""
+    for kind in type(exc).__mro__:
+        handler = HANDLERS.get(kind)
+        if handler is not None:
+            return handler
+    return None
