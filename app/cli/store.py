@@ -34,7 +34,6 @@ def run_with_store(args: argparse.Namespace, action: Action[int]) -> int:
     if configured is None:
         return 2
     settings, config = configured.settings, configured.config
-    config = config
     url = database_url(settings, config)
     catalog = build_catalog(config)
 

@@ -126,6 +126,19 @@ class ImageIndex:
             result = await connection.execute(statement)
         return int(getattr(result, "rowcount", 0) or 0)
 
+    async def move(self, image_ids: Sequence[str], backend: str) -> int:
+        """Record that these images now live in ``backend``; how many rows changed."""
+        if not image_ids:
+            return 0
+        statement = (
+            update(Row)
+            .where(Row.id.in_(list(image_ids)), Row.backend != backend)
+            .values(backend=backend)
+        )
+        async with self._engine.begin() as connection:
+            result = await connection.execute(statement)
+        return int(getattr(result, "rowcount", 0) or 0)
+
     async def expired(self, limit: int) -> list[IndexedImage]:
         """Up to ``limit`` images past their ``expires_at`` and not yet deleted, oldest first."""
         query = (

@@ -9,13 +9,28 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
+from sqlalchemy import select
 
 from app.cli import main
 from app.config import GatewayConfig
+from app.db.engine import create_engine
+from app.db.models import ImageRecord
 from tests.storage.conftest import S3Settings, fetch, gateway
 from tests.support.config import MakeConfig
 
 GENERATE = {"model": "offline", "prompt": "a kite"}
+
+
+async def backends_of(config: GatewayConfig, answers: list[dict[str, Any]]) -> list[str]:
+    """Where the image index says each answered image lives."""
+    engine = create_engine(config.database.url.get_secret_value())
+    try:
+        async with engine.connect() as connection:
+            found = await connection.execute(select(ImageRecord.id, ImageRecord.backend))
+            backend = {image_id: where for image_id, where in found.all()}
+    finally:
+        await engine.dispose()
+    return [backend[urlsplit(a["url"]).path.rpartition("/")[2].partition(".")[0]] for a in answers]
 
 
 def local_path(url: str) -> str:
@@ -38,9 +53,12 @@ async def test_migrated_images_keep_their_urls(
         originals = [(await client.get(local_path(a["url"]))).content for a in answers]
     argv = ["storage", "migrate", "--to", "s3", "--config", str(local.source)]
     assert await asyncio.to_thread(main, argv) == 0
-    assert "copied 3 image(s) to s3, 0 already there, 0 failed" in capsys.readouterr().out
-    assert await asyncio.to_thread(main, argv) == 0  # run again: nothing to copy
-    assert "copied 0 image(s) to s3, 3 already there, 0 failed" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "copied 3 image(s) to s3, 0 already there, 0 failed; 3 image index row(s)" in out
+    assert await asyncio.to_thread(main, argv) == 0  # run again: nothing to copy or record
+    out = capsys.readouterr().out
+    assert "copied 0 image(s) to s3, 3 already there, 0 failed; 0 image index row(s)" in out
+    assert await backends_of(local, answers) == ["s3", "s3", "s3"]
 
     on_s3: GatewayConfig = make_config(configured("s3"))
     async with gateway(on_s3) as client:
