@@ -7,6 +7,10 @@ processes start at once (N workers, N replicas, a CLI next to a running gateway)
 - SQLite: an exclusive ``flock`` on ``<database>.migrate.lock`` beside the file serialises the
   upgrades of every process (and thread) on the host, which is the only place an SQLite file
   can be shared from.
+
+A database already at the shipped head (every start but the first after an upgrade) is
+recognised with one query, without loading Alembic: its import alone costs a process about
+10 MB and a tenth of a second at every start, for nothing to do.
 """
 
 from __future__ import annotations
@@ -17,17 +21,19 @@ import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from app.db.engine import create_engine
+from app.db.migrations import SHIPPED_HEAD
 from app.db.urls import async_url, sqlite_path
+
+if TYPE_CHECKING:  # Alembic is imported only when there is something to migrate
+    from alembic.config import Config
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 # pg_advisory_xact_lock takes a bigint; any constant works if nothing else on the server uses it.
@@ -35,6 +41,8 @@ ADVISORY_LOCK_KEY = 0x1A6E_6A7E_DB
 
 
 def alembic_config(connection: Connection | None = None) -> Config:
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     config.attributes["connection"] = connection
@@ -42,7 +50,10 @@ def alembic_config(connection: Connection | None = None) -> Config:
 
 
 def head() -> str:
-    """The newest revision shipped with this version of the gateway."""
+    """The newest revision shipped with this version of the gateway (as Alembic reads the
+    migration scripts; ``SHIPPED_HEAD`` must say the same, a test checks it)."""
+    from alembic.script import ScriptDirectory
+
     revision = ScriptDirectory.from_config(alembic_config()).get_current_head()
     if revision is None:
         raise RuntimeError(f"no migrations found in {MIGRATIONS}")
@@ -53,6 +64,10 @@ async def upgrade(url: str, revision: str = "head") -> str | None:
     """Migrate the database at ``url`` to ``revision``; returns the revision it is now at."""
     engine = create_engine(url, pool_size=1, max_overflow=0)
     try:
+        if revision == "head" and _sqlite_file_exists(url):
+            async with engine.connect() as connection:
+                if await _version(connection) == SHIPPED_HEAD:
+                    return SHIPPED_HEAD  # nothing to do, and no lock to wait for
         async with _file_lock(url), engine.connect() as connection:
             if connection.dialect.name == "postgresql":
                 await connection.execute(
@@ -75,12 +90,21 @@ async def current(target: str | AsyncEngine) -> str | None:
     )
     try:
         async with engine.connect() as connection:
-            return await connection.run_sync(
-                lambda sync: MigrationContext.configure(sync).get_current_revision()
-            )
+            return await _version(connection)
     finally:
         if isinstance(target, str):
             await engine.dispose()
+
+
+async def _version(connection: AsyncConnection) -> str | None:
+    """The revision recorded in ``alembic_version`` (one row: the history is linear); None
+    when the table does not exist yet."""
+    try:
+        found = await connection.scalar(text("SELECT version_num FROM alembic_version"))
+    except DBAPIError:  # no such table: never migrated
+        await connection.rollback()
+        return None
+    return None if found is None else str(found)
 
 
 def _sqlite_file_exists(url: str) -> bool:
@@ -89,6 +113,8 @@ def _sqlite_file_exists(url: str) -> bool:
 
 
 def _upgrade(connection: Connection, revision: str) -> None:
+    from alembic import command
+
     command.upgrade(alembic_config(connection), revision)
 
 

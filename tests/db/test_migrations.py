@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.db.engine import create_engine
 from app.db.migrate import alembic_config, current, head, upgrade
+from app.db.migrations import SHIPPED_HEAD
 from app.db.models import Base
 
 TABLES = {"alembic_version", "teams", "api_keys", "budget_spend", "budget_holds",
@@ -62,6 +63,26 @@ async def test_downgrade_to_nothing_and_back(database_url: str) -> None:
     finally:
         await engine.dispose()
     assert await upgrade(database_url) == head()
+
+
+def test_the_shipped_head_is_the_newest_migration() -> None:
+    assert head() == SHIPPED_HEAD
+
+
+async def test_a_database_at_head_is_recognised_without_loading_alembic(
+    empty_database_url: str,
+) -> None:
+    """A start on a migrated database answers from one query; Alembic stays unloaded."""
+    await upgrade(empty_database_url)
+    check = (
+        "import asyncio, sys; from app.db.migrate import upgrade; "
+        "print(asyncio.run(upgrade(sys.argv[1])), 'alembic' in sys.modules)"
+    )
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", check, empty_database_url, stdout=asyncio.subprocess.PIPE
+    )
+    out, _ = await process.communicate()
+    assert process.returncode == 0 and out.decode().split() == [SHIPPED_HEAD, "False"]
 
 
 _UPGRADE = "import asyncio, sys; from app.db.migrate import upgrade; print(asyncio.run(upgrade(sys.argv[1])))"  # fmt: skip
