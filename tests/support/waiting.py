@@ -22,10 +22,10 @@ GENEROUS = 10.0  # seconds: far beyond any healthy wait, short enough to fail a 
 
 
 async def eventually(
-    condition: Callable[[], bool | Awaitable[bool]], timeout: float = GENEROUS, what: str = ""
+    condition: Callable[[], bool | Awaitable[bool]], within: float = GENEROUS, what: str = ""
 ) -> None:
-    """Poll ``condition`` (sync or async) until it holds, failing after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
+    """Poll ``condition`` (sync or async) until it holds, failing after ``within`` seconds."""
+    deadline = time.monotonic() + within
     while True:
         result = condition()
         if not isinstance(result, bool):
@@ -33,25 +33,25 @@ async def eventually(
         if result:
             return
         if time.monotonic() > deadline:
-            raise AssertionError(f"not within {timeout} s: {what or condition}")
+            raise AssertionError(f"not within {within} s: {what or condition}")
         await asyncio.sleep(0.01)
 
 
 async def poll_until(
     probe: Callable[[], Awaitable[T]],
     until: Callable[[T], bool],
-    timeout: float = GENEROUS,
+    within: float = GENEROUS,
     what: str = "",
 ) -> T:
     """Read ``probe()`` until ``until`` holds for what it returns, and return that; fail after
-    ``timeout`` seconds with the last value read."""
-    deadline = time.monotonic() + timeout
+    ``within`` seconds with the last value read."""
+    deadline = time.monotonic() + within
     while True:
         value = await probe()
         if until(value):
             return value
         if time.monotonic() > deadline:
-            raise AssertionError(f"not within {timeout} s: {what} (last: {value!r})")
+            raise AssertionError(f"not within {within} s: {what} (last: {value!r})")
         await asyncio.sleep(0.01)
 
 
@@ -60,9 +60,7 @@ class HeldAnswer:
     in flight (holding its slot, hold, claim...) for as long as the test needs. ``reached`` is
     set when a call gets to the upstream; ``calls`` counts them."""
 
-    def __init__(
-        self, answer: httpx.Response | Callable[[httpx.Request], httpx.Response]
-    ) -> None:
+    def __init__(self, answer: httpx.Response | Callable[[httpx.Request], httpx.Response]) -> None:
         self._answer = answer
         self.reached = asyncio.Event()
         self.release = asyncio.Event()
