@@ -7,7 +7,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -19,7 +18,13 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from app.cli import main
 from tests.support.config import base_config, write_config
-from tests.support.gateway import RunningGateway, free_port, start_gateway, stop_gateway
+from tests.support.gateway import (
+    RunningGateway,
+    free_port,
+    start_gateway,
+    stop_gateway,
+    wait_until,
+)
 
 REQUESTS = 24
 
@@ -159,18 +164,26 @@ def test_a_teams_budget_left_is_one_value_across_two_workers(
                     headers={"authorization": f"Bearer {secret}"},
                 )
                 assert answer.status_code == 200, answer.text
-        time.sleep(0.6)  # past the ledger's flush interval in both workers
         [directory] = multiproc_dirs(gateway.process.pid)
-        writers = {n for n in os.listdir(directory) if n.startswith("gauge_mostrecent")}
-        assert len(writers) == 2, writers  # both workers charged the team
-        for _ in range(6):  # each on a new connection: both workers answer some scrapes
+
+        def writers() -> set[str]:
+            return {n for n in os.listdir(directory) if n.startswith("gauge_mostrecent")}
+
+        # each worker's ledger flushes within its interval: wait for both, however slow
+        wait_until(lambda: len(writers()) == 2, what="both workers charged the team")
+
+        def remaining() -> list[float]:
             text = httpx.get(f"{gateway.url}/metrics", timeout=10).text
-            values = [
+            return [
                 s.value
                 for f in text_string_to_metric_families(text)
                 for s in f.samples
                 if s.name == "imagegate_budget_remaining_usd" and s.labels["team"] == team
             ]
-            assert values == [pytest.approx(1 - 12 * 0.04)]
+
+        left = [pytest.approx(1 - 12 * 0.04)]
+        wait_until(lambda: remaining() == left, what="every charge flushed")
+        for _ in range(6):  # each on a new connection: both workers answer some scrapes
+            assert remaining() == left
     finally:
         stop_gateway(gateway)

@@ -52,14 +52,14 @@ def start_gateway(
             command, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})}
         )
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 20
+    deadline = time.monotonic() + 60  # a loaded CI machine starts two workers slowly
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(
                 f"imagegate exited with {process.returncode}:\n{log_path.read_text()}"
             )
         try:
-            if httpx.get(f"{url}/healthz", timeout=0.5).status_code == 200:
+            if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
                 return RunningGateway(url, process, log_path)
         except httpx.TransportError:
             time.sleep(0.05)
