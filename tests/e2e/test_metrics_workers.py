@@ -23,6 +23,7 @@ from tests.support.gateway import (
     free_port,
     start_gateway,
     stop_gateway,
+    wait_for_workers,
     wait_until,
 )
 
@@ -89,6 +90,7 @@ def test_counts_are_summed_across_two_workers(
     stale = stale_directory(tmp_path / "stale")  # in the operator's shell: never read
     env = {"PROMETHEUS_MULTIPROC_DIR": str(stale)}
     gateway = gateway_factory(offline, "--workers", "2", env=env)
+    wait_for_workers(gateway, 2)
     [directory] = multiproc_dirs(gateway.process.pid)
     assert os.path.isdir(directory) and "imagegate-metrics-" in directory
     with ThreadPoolExecutor(max_workers=8) as pool:
@@ -112,6 +114,7 @@ def test_metrics_on_their_own_port_are_the_same_set_behind_the_token(
         data["metrics"] = {"port": side, "token": "scrape-secret"}
 
     gateway = gateway_factory(edit, "--workers", "2")
+    wait_for_workers(gateway, 2)
     assert generate(gateway.url) == 200
     assert httpx.get(f"{gateway.url}/metrics").status_code == 404  # moved
     forged = {"authorization": "Bearer scrape-secret"}  # the main port takes only the relay
@@ -155,6 +158,7 @@ def test_a_teams_budget_left_is_one_value_across_two_workers(
     secret, team = created["key"], created["team"]["id"]
     gateway = start_gateway(path, tmp_path / "gateway.log", "--workers", "2")
     try:
+        wait_for_workers(gateway, 2)
         body = {"model": "dall-e-3", "prompt": "a fox", "quality": "standard"}
         for _ in range(12):  # a new connection each: both workers take some
             with httpx.Client(timeout=30) as client:

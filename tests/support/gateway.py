@@ -80,6 +80,16 @@ def sdk(gateway: RunningGateway) -> openai.OpenAI:
     return openai.OpenAI(base_url=f"{gateway.url}/v1", api_key="anything-when-open", max_retries=0)
 
 
+def wait_for_workers(gateway: RunningGateway, count: int) -> None:
+    """Wait until ``count`` worker processes have started: ``/healthz`` answers as soon as the
+    first does, and on a loaded machine the others can start after a test's traffic is over."""
+    wait_until(
+        lambda: gateway.log().count("Application startup complete") >= count,
+        timeout=60,
+        what=f"{count} workers started",
+    )
+
+
 def wait_until(condition: Callable[[], bool], timeout: float = 10, what: str = "") -> None:
     """Wait for an effect in another process (a file, a log line), polling up to ``timeout``."""
     deadline = time.monotonic() + timeout
