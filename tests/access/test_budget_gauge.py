@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from tests.support.config import UPSTREAM, MakeConfig
 from tests.support.images import png_bytes
 from tests.support.keys import add_key, add_team, bearer, serve_with_database, settled
+from tests.support.waiting import poll_until
 
 GENERATIONS = f"{UPSTREAM}/images/generations"
 IMAGE = {"b64_json": base64.b64encode(png_bytes((16, 16))).decode()}
@@ -54,12 +55,13 @@ async def test_each_teams_budget_left_after_known_traffic(
     config = make_config(auth={"budget_sync_interval": 0.02}, metrics={"label_keys": True})
     async with serve_with_database(config, engine) as client:
         await traffic(client, [alice, bob, alice, carol, solo], engine)
-        for _ in range(100):  # the ledger writes within its flush interval
-            text = (await client.get("/metrics")).text
-            if len(gauges(text)) == 2:
-                break
-            await asyncio.sleep(0.02)
-    assert gauges(text) == {design: 0.28, ops: 0.16}  # 0.40 - 3 x 0.04, 0.20 - 0.04
+        expected = {design: 0.28, ops: 0.16}  # 0.40 - 3 x 0.04, 0.20 - 0.04
+        metrics = await poll_until(  # the ledger writes within its flush interval
+            lambda: client.get("/metrics"),
+            lambda r: gauges(r.text) == expected,
+            what=f"the gauges reach {expected}",
+        )
+    assert gauges(metrics.text) == expected
 
 
 async def test_no_team_label_unless_the_operator_opts_in(

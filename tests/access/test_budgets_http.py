@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from tests.support.config import UPSTREAM, MakeConfig
 from tests.support.images import png_bytes
 from tests.support.keys import add_key, bearer, serve_with_database, settled, spent
+from tests.support.waiting import HeldAnswer
 
 GENERATIONS = f"{UPSTREAM}/images/generations"
 PNG = png_bytes((16, 16))
@@ -127,29 +128,21 @@ async def test_a_stream_settles_at_its_token_cost(
 async def test_a_client_that_leaves_is_still_charged_when_the_work_ends(
     make_config: MakeConfig, upstream: respx.MockRouter, engine: AsyncEngine
 ) -> None:
-    done = asyncio.Event()
-
-    async def slow(request: httpx.Request) -> httpx.Response:
-        await asyncio.sleep(0.3)
-        done.set()
-        return httpx.Response(200, json={"created": 1, "data": [IMAGE], "usage": USAGE})
-
-    upstream.post(GENERATIONS).mock(side_effect=slow)
+    held = HeldAnswer(httpx.Response(200, json={"created": 1, "data": [IMAGE], "usage": USAGE}))
+    upstream.post(GENERATIONS).mock(side_effect=held)
     key_id, secret = await add_key(engine, "alice", budget_nanos=10**9)
     owner = f"key:{key_id}"
     async with serve_with_database(make_config(quick), engine) as client:
         request = asyncio.get_running_loop().create_task(
             client.post("/v1/images/generations", json={"prompt": "x"}, headers=bearer(secret))
         )
-        for _ in range(300):  # admitted: the hold is taken
-            if (await spent(engine, owner))[1] > 0:
-                break
-            await asyncio.sleep(0.01)
+        await held.wait_reached()  # admitted: the hold is taken before the upstream call
+        assert (await spent(engine, owner))[1] > 0
         request.cancel()  # the client leaves while the upstream works
         with pytest.raises(asyncio.CancelledError):
             await request
-        assert not done.is_set() and (await spent(engine, owner))[1] > 0
-        await asyncio.wait_for(done.wait(), 2)
+        assert (await spent(engine, owner))[1] > 0
+        held.release.set()
         await settled(engine)
     assert await spent(engine, f"key:{key_id}") == (TOKEN_COST, 0)
 

@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from tests.support.config import UPSTREAM, MakeConfig
 from tests.support.images import png_bytes
 from tests.support.keys import add_key, bearer, serve_with_database, settled, spent
+from tests.support.waiting import poll_until
 
 GENERATIONS = f"{UPSTREAM}/images/generations"
 IMAGE = {"b64_json": base64.b64encode(png_bytes((16, 16))).decode()}
@@ -79,7 +80,8 @@ async def test_a_stream_ready_before_its_headers_and_its_replay_carry_the_header
     upstream.post(GENERATIONS).mock(side_effect=upstream_after(0.0))
     key_id, secret = await add_key(engine, "alice", budget_nanos=BUDGET)
     headers = {**bearer(secret), "idempotency-key": "stream-once"}
-    async with serve_with_database(make_config(first_event_wait(5.0)), engine) as client:
+    # the wait ends at the first event: long, so that a slow machine still has the image first
+    async with serve_with_database(make_config(first_event_wait(30.0)), engine) as client:
         first = await client.post("/v1/images/generations", json=STREAM, headers=headers)
         again = await client.post("/v1/images/generations", json=STREAM, headers=headers)
         await settled(engine)
@@ -102,11 +104,11 @@ async def test_an_async_jobs_result_carries_the_cost_headers(
         accepted = await client.post("/v1/images/generations", json=DALLE, headers=headers)
         assert accepted.status_code == 202
         path = accepted.json()["status_url"].removeprefix("http://gateway.test")
-        for _ in range(300):
-            job = await client.get(path, headers=bearer(secret))
-            if job.json()["status"] == "succeeded":
-                break
-            await asyncio.sleep(0.01)
+        job = await poll_until(
+            lambda: client.get(path, headers=bearer(secret)),
+            lambda r: r.json()["status"] == "succeeded",
+            what="the job succeeds",
+        )
         await settled(engine)
     assert job.json()["status"] == "succeeded", job.text
     assert job.headers["x-imagegate-cost"] == "0.04"

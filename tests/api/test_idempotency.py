@@ -20,6 +20,7 @@ from app.inputs.spool import MemoryBlob
 from tests.support.app import serve_in_process
 from tests.support.config import UPSTREAM, MakeConfig
 from tests.support.images import png_bytes
+from tests.support.waiting import poll_until
 
 GENERATIONS = f"{UPSTREAM}/images/generations"
 EDITS = f"{UPSTREAM}/images/edits"
@@ -177,15 +178,15 @@ async def test_the_same_key_on_an_async_request_returns_the_same_job(
         first = await client.post("/v1/images/generations", json={"prompt": "x"}, headers=headers)
         again = await client.post("/v1/images/generations", json={"prompt": "x"}, headers=headers)
         other = await client.post("/v1/images/generations", json={"prompt": "y"}, headers=headers)
-        for _ in range(100):
-            job = (await client.get(f"/v1/images/jobs/{first.json()['id']}")).json()
-            if job["status"] == "succeeded":
-                break
-            await asyncio.sleep(0.02)
+        job = await poll_until(
+            lambda: client.get(f"/v1/images/jobs/{first.json()['id']}"),
+            lambda r: r.json()["status"] == "succeeded",
+            what="the job succeeds",
+        )
     assert first.status_code == 202 and again.status_code == 202
     assert again.json()["id"] == first.json()["id"]
     assert other.status_code == 409
-    assert job["status"] == "succeeded"
+    assert job.json()["status"] == "succeeded"
     assert route.call_count == 1
 
 

@@ -154,14 +154,16 @@ async def test_bad_input_is_refused_before_a_job_exists(
 
 async def test_jobs_expire(make_config: MakeConfig, upstream: respx.MockRouter) -> None:
     upstream.post(GENERATIONS).mock(return_value=OK)
-    async with serve_in_process(make_config(keyed(ttl=0.3))) as client:
+    ttl = 3.0  # counted from the job's creation: the job must be done and read well within it
+    async with serve_in_process(make_config(keyed(ttl=ttl))) as client:
         job = (
             await client.post(
                 "/v1/images/generations", json={"prompt": "x"}, headers={**ASYNC, **as_key("gk-1")}
             )
         ).json()
+        created_by = time.time()  # the job was created before its 202 came back
         await poll(client, f"/v1/images/jobs/{job['id']}", "gk-1", {"succeeded"})
-        await asyncio.sleep(0.4)
+        await asyncio.sleep(max(0.0, created_by + ttl + 0.05 - time.time()))
         gone = await client.get(f"/v1/images/jobs/{job['id']}", headers=as_key("gk-1"))
     assert gone.status_code == 404
 

@@ -88,10 +88,11 @@ async def test_json_edits_in_flight_are_capped(
     make_config: MakeConfig, upstream: respx.MockRouter
 ) -> None:
     body = edit_body(image=uri(BIG))
-    release = asyncio.Event()
+    reading, release = asyncio.Event(), asyncio.Event()
 
     async def slow() -> AsyncIterator[bytes]:
         yield body[:1000]
+        reading.set()  # the gateway asks for more: this body is admitted and counted
         await release.wait()
         yield body[1000:]
 
@@ -99,7 +100,7 @@ async def test_json_edits_in_flight_are_capped(
                                  "max_json_edits_in_flight_bytes": len(body) + len(body) // 2})  # fmt: skip
     async with serve_in_process(config) as client:
         first = asyncio.ensure_future(post(client, slow(), **{"content-length": str(len(body))}))
-        await asyncio.sleep(0.05)
+        await asyncio.wait_for(reading.wait(), 10)
         refused = await post(client, body)
         chunked = await post(client, (piece async for piece in _pieces(body)))
         release.set()

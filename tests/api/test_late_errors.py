@@ -11,6 +11,7 @@ import respx
 
 from tests.support.app import serve_in_process
 from tests.support.config import UPSTREAM, MakeConfig
+from tests.support.waiting import poll_until
 
 GENERATIONS = f"{UPSTREAM}/images/generations"
 
@@ -33,11 +34,13 @@ async def test_late_failures_carry_the_plain_error_object(
         kept = await client.post(url, json={"prompt": "x"}, headers={"x-imagegate-keepalive": "1"})
         streamed = await client.post(url, json={"prompt": "x", "stream": True})
         job = await client.post(url, json={"prompt": "x"}, headers={"prefer": "respond-async"})
-        for _ in range(100):
-            status = (await client.get(f"/v1/images/jobs/{job.json()['id']}")).json()
-            if status["status"] == "failed":
-                break
-            await asyncio.sleep(0.02)
+        status = (
+            await poll_until(
+                lambda: client.get(f"/v1/images/jobs/{job.json()['id']}"),
+                lambda r: r.json()["status"] == "failed",
+                what="the job fails",
+            )
+        ).json()
     expected = plain.json()
     assert plain.status_code == 400 and expected["error"]["code"] == "bad_prompt"
     assert kept.status_code == 200 and kept.content.startswith(b" ")

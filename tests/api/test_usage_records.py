@@ -16,6 +16,7 @@ from app.domain import UsageRecord
 from tests.support.app import serve_in_process
 from tests.support.config import UPSTREAM, MakeConfig
 from tests.support.images import png_bytes
+from tests.support.waiting import HeldAnswer, eventually
 
 GENERATIONS = f"{UPSTREAM}/images/generations"
 PNG = png_bytes((16, 16))
@@ -58,11 +59,8 @@ AUTH = {"authorization": "Bearer gk-1"}
 
 
 async def settle(usage: list[UsageRecord], count: int) -> None:
-    for _ in range(200):
-        if len(usage) >= count:
-            break
-        await asyncio.sleep(0.01)
-    await asyncio.sleep(0.05)  # and no second record arrives late
+    await eventually(lambda: len(usage) >= count, what=f"{count} usage records")
+    await asyncio.sleep(0.05)  # and no second record arrives late (the exit checks again)
 
 
 @pytest.mark.parametrize(
@@ -163,20 +161,18 @@ async def test_a_refused_request_is_recorded(
 async def test_a_client_that_leaves_gets_one_record_when_the_work_ends(
     make_config: MakeConfig, upstream: respx.MockRouter, usage: list[UsageRecord]
 ) -> None:
-    done = asyncio.Event()
-
-    async def slow(request: httpx.Request) -> httpx.Response:
-        await asyncio.sleep(0.3)
-        done.set()
-        return OK
-
-    upstream.post(GENERATIONS).mock(side_effect=slow)
+    held = HeldAnswer(OK)
+    upstream.post(GENERATIONS).mock(side_effect=held)
     async with serve_in_process(make_config(fast)) as client:
-        request = client.post("/v1/images/generations", json={"prompt": "x"}, headers=AUTH)
-        with pytest.raises(TimeoutError):
-            await asyncio.wait_for(request, 0.05)
+        request = asyncio.ensure_future(
+            client.post("/v1/images/generations", json={"prompt": "x"}, headers=AUTH)
+        )
+        await held.wait_reached()
+        request.cancel()  # the client gives up while the upstream works
+        with pytest.raises(asyncio.CancelledError):
+            await request
         assert usage == []  # the work goes on: nothing is recorded yet
-        await asyncio.wait_for(done.wait(), 2)
+        held.release.set()
         await settle(usage, 1)
     assert len(usage) == 1
     assert usage[0].outcome == "succeeded" and usage[0].client_gone

@@ -5,7 +5,8 @@ clock, except for the heartbeat loop's own period."""
 
 from __future__ import annotations
 
-import asyncio
+from functools import partial
+from typing import Any
 
 import orjson
 import pytest
@@ -20,6 +21,7 @@ from app.db.types import UtcDateTime, from_timestamp
 from app.run.async_jobs import JobRunner
 from app.run.tasks import TaskRegistry
 from app.state.db_jobs import DbJobStore
+from tests.support.waiting import eventually
 
 INTERRUPTED, NEVER_STARTED = b'{"code":"interrupted"}', b'{"code":"never_started"}'
 
@@ -34,6 +36,26 @@ class Clock:
 
 def store(engine: AsyncEngine, clock: Clock, instance: str, lease: float = 30) -> DbJobStore:
     return DbJobStore(engine, instance=instance, clock=clock, lease=lease)
+
+
+def rounds_seen(jobs: DbJobStore, clock: Clock, name: str) -> list[float]:
+    """Wrap ``jobs.<name>`` (renew or reap): the (fake) clock at the start of each completed
+    call, so a test can wait for a round begun after it moved the clock."""
+    seen: list[float] = []
+    call = getattr(jobs, name)
+
+    async def counted(*args: Any) -> int:
+        started = clock.now
+        result: int = await call(*args)
+        seen.append(started)
+        return result
+
+    setattr(jobs, name, counted)
+    return seen
+
+
+def since(rounds: list[float], moved: float) -> bool:
+    return bool(rounds) and max(rounds) >= moved
 
 
 async def test_a_live_owners_jobs_are_never_reaped_and_a_dead_owners_are(
@@ -123,16 +145,29 @@ async def test_the_runners_lease_loop_heartbeats_and_reaps(engine: AsyncEngine) 
     owner_store, other_store = store(engine, clock, "a", lease=1), store(engine, clock, "b", 1)
     owner = JobRunner(owner_store, TaskRegistry(), config)
     other = JobRunner(other_store, TaskRegistry(), config)
+    renewed, reaped = (
+        rounds_seen(owner_store, clock, "renew"),
+        rounds_seen(other_store, clock, "reap"),
+    )
     await owner_store.create("imgjob_1", "key_1", 3600)
     async with owner.leases(), other.leases():
         for _ in range(3):
             clock.now += 0.8  # less than a lease between two heartbeats
-            await asyncio.sleep(1.0)  # about three rounds
+            moved = clock.now
+            # a heartbeat and a reap, each begun since the clock moved (about one round each;
+            # the loop's pace on a slow machine does not matter: the fake clock stands still)
+            await eventually(partial(since, renewed, moved), what="a heartbeat")
+            await eventually(partial(since, reaped, moved), what="a reap")
         job = await other_store.get("imgjob_1", "key_1")
         assert job is not None and job.status == "queued"
     async with other.leases():  # the owner's loop stopped (its process died)
         clock.now += 1.1
-        await asyncio.sleep(1.0)
+
+        async def interrupted() -> bool:
+            job = await other_store.get("imgjob_1", "key_1")
+            return job is not None and job.status == "failed"
+
+        await eventually(interrupted, what="the dead owner's job is reaped")
         job = await other_store.get("imgjob_1", "key_1")
     assert job is not None and job.status == "failed"
     assert orjson.loads(job.error or b"")["code"] == "job_interrupted"
@@ -187,10 +222,13 @@ async def test_the_lease_loop_outlives_a_database_hiccup(
         return await renew()
 
     jobs.renew = flaky_renew  # type: ignore[method-assign]
+    renewed = rounds_seen(jobs, clock, "renew")
     await jobs.create("imgjob_1", "key_1", 3600)
     async with JobRunner(jobs, TaskRegistry(), JobsConfig(lease=1)).leases():
         clock.now += 0.8
-        await asyncio.sleep(1.5)  # rounds every 1/3 s: the first fails, later ones renew
+        moved = clock.now
+        # rounds every 1/3 s: the first fails, a later one renews (the start-up one came before)
+        await eventually(lambda: since(renewed, moved), what="a renewal")
         clock.now += 0.8  # past the creation lease: alive only if a round renewed it
         assert await store(engine, clock, "b").reap(INTERRUPTED, NEVER_STARTED) == 0
     assert not failures and "could not renew or reap" in caplog.text

@@ -138,7 +138,7 @@ async def test_a_repeat_waits_for_the_running_request(
     await asyncio.sleep(0.1)
     assert not waiting.done()
     await owner.finish("key_1:k", answer())
-    replayed = await asyncio.wait_for(waiting, 5)
+    replayed = await asyncio.wait_for(waiting, 10)
     assert replayed is not None and replayed.images[0].id == "img_1"
 
 
@@ -151,7 +151,7 @@ async def test_after_a_failure_the_key_is_free_and_a_waiting_repeat_runs_it(
     waiting = asyncio.ensure_future(other.begin("key_1:k", "fp"))
     await asyncio.sleep(0.05)
     await owner.abandon("key_1:k")
-    assert await asyncio.wait_for(waiting, 5) is None  # it owns the key now
+    assert await asyncio.wait_for(waiting, 10) is None  # it owns the key now
     await owner.finish("key_1:k", answer())  # the first owner's late word changes nothing
     async with engine.connect() as connection:
         row = (await connection.execute(select(IdempotencyResult))).one()

@@ -22,7 +22,7 @@ def test_a_client_leaving_mid_body_is_an_info_line(offline_gateway: RunningGatew
             head = request_head("POST", path, content_type=content_type, content_length="1000000")
             client.sendall(head + start)
             assert wait_closed(client, 0.3) is None  # the gateway waits for the rest
-    wait_until(lambda: offline_gateway.log().count(LEFT) == 2, 5, "two INFO lines")
+    wait_until(lambda: offline_gateway.log().count(LEFT) == 2, what="two INFO lines")
     log = offline_gateway.log()
     assert "INFO app.api.exception_handlers [req_" in log
     assert "Traceback" not in log and " ERROR " not in log

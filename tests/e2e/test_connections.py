@@ -68,7 +68,7 @@ def test_a_client_trickling_its_headers_is_cut_while_others_are_served(start: St
         cut_after = time.monotonic() - began
         answer = answer if answer is not None else wait_closed(slow, 0.5)
     assert answer is not None, "the slow client was never cut"
-    assert 0.9 < cut_after < 1.8
+    assert 0.9 < cut_after < 2.8  # the 1 s deadline, and room for a loaded CI machine
     response = parse_response(answer)
     assert (response.status, response.error_code()) == (408, "request_timeout")
     assert response.headers["connection"] == "close"
@@ -80,7 +80,7 @@ def test_an_idle_new_connection_is_closed_after_the_header_timeout(start: Start)
     with connect(gateway) as idle:
         began = time.monotonic()
         assert wait_closed(idle, 3) == b""  # closed without a word: it never asked anything
-        assert 0.9 < time.monotonic() - began < 1.8
+        assert 0.9 < time.monotonic() - began < 2.8  # 1 s, with room for a loaded machine
 
 
 def test_an_idle_keep_alive_connection_is_closed(start: Start) -> None:
@@ -90,7 +90,7 @@ def test_an_idle_keep_alive_connection_is_closed(start: Start) -> None:
         assert read_response(client).status == 200
         answered = time.monotonic()
         assert wait_closed(client, 3) == b""
-        assert 0.9 < time.monotonic() - answered < 1.8
+        assert 0.9 < time.monotonic() - answered < 2.8  # 1 s, not the header timeout
 
 
 def test_a_keep_alive_connection_trickling_its_next_request_is_cut(start: Start) -> None:
@@ -110,7 +110,7 @@ def test_a_keep_alive_connection_trickling_its_next_request_is_cut(start: Start)
             if answer is not None:
                 break
         assert answer is not None, "the trickling request was never cut"
-        assert 0.9 < time.monotonic() - began < 1.8
+        assert 0.9 < time.monotonic() - began < 2.8  # 1 s, with room for a loaded machine
         assert parse_response(answer).status == 408
 
 
@@ -127,10 +127,10 @@ def test_connections_over_the_cap_are_refused_in_the_envelope(start: Start) -> N
         with connect(gateway) as over:  # over the cap and silent: shed in a second, not ten
             began = time.monotonic()
             assert wait_closed(over, 3) == b""
-            assert time.monotonic() - began < 1.6
+            assert time.monotonic() - began < 2.8
         assert all(wait_closed(sock, 0.05) is None for sock in held)  # those under it stay
         held.pop().close()
-        assert _served_within(gateway, 2), "a freed place was not given to a new client"
+        assert _served_within(gateway, 10), "a freed place was not given to a new client"
     assert "refused 1 connection(s) over server.max_connections (3)" in gateway.log()
 
 

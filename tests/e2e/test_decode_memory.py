@@ -27,7 +27,7 @@ async def test_sixteen_concurrent_bomb_edits_stay_under_300_mb(
     bomb = bomb_png(SIDE, SIDE)
     assert len(bomb) < 250_000
     pid = gateway.process.pid
-    async with httpx.AsyncClient(base_url=gateway.url, timeout=60) as client:
+    async with httpx.AsyncClient(base_url=gateway.url, timeout=300) as client:  # memory, not speed
         warm = await edit(client, bomb, "1024x1024")  # a first request loads what requests use
         assert warm.status_code == 200, warm.text
         await asyncio.sleep(0.3)
@@ -39,7 +39,7 @@ async def test_sixteen_concurrent_bomb_edits_stay_under_300_mb(
     peak = peak_rss_mb(pid)
     print(f"\nbomb edits: idle {idle:.0f} MB, peak {peak:.0f} MB, {elapsed:.1f} s")
     assert peak < 300, f"peak RSS {peak:.0f} MB"
-    wait_until(lambda: rss_mb(pid) < idle + 30, timeout=5, what="RSS back near idle")
+    wait_until(lambda: rss_mb(pid) < idle + 30, timeout=15, what="RSS back near idle")
 
 
 async def edit(client: httpx.AsyncClient, png: bytes, size: str) -> httpx.Response:

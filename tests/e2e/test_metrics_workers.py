@@ -7,7 +7,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -19,7 +18,14 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from app.cli import main
 from tests.support.config import base_config, write_config
-from tests.support.gateway import RunningGateway, free_port, start_gateway, stop_gateway
+from tests.support.gateway import (
+    RunningGateway,
+    free_port,
+    start_gateway,
+    stop_gateway,
+    wait_for_workers,
+    wait_until,
+)
 
 REQUESTS = 24
 
@@ -84,6 +90,7 @@ def test_counts_are_summed_across_two_workers(
     stale = stale_directory(tmp_path / "stale")  # in the operator's shell: never read
     env = {"PROMETHEUS_MULTIPROC_DIR": str(stale)}
     gateway = gateway_factory(offline, "--workers", "2", env=env)
+    wait_for_workers(gateway, 2)
     [directory] = multiproc_dirs(gateway.process.pid)
     assert os.path.isdir(directory) and "imagegate-metrics-" in directory
     with ThreadPoolExecutor(max_workers=8) as pool:
@@ -107,6 +114,7 @@ def test_metrics_on_their_own_port_are_the_same_set_behind_the_token(
         data["metrics"] = {"port": side, "token": "scrape-secret"}
 
     gateway = gateway_factory(edit, "--workers", "2")
+    wait_for_workers(gateway, 2)
     assert generate(gateway.url) == 200
     assert httpx.get(f"{gateway.url}/metrics").status_code == 404  # moved
     forged = {"authorization": "Bearer scrape-secret"}  # the main port takes only the relay
@@ -150,6 +158,7 @@ def test_a_teams_budget_left_is_one_value_across_two_workers(
     secret, team = created["key"], created["team"]["id"]
     gateway = start_gateway(path, tmp_path / "gateway.log", "--workers", "2")
     try:
+        wait_for_workers(gateway, 2)
         body = {"model": "dall-e-3", "prompt": "a fox", "quality": "standard"}
         for _ in range(12):  # a new connection each: both workers take some
             with httpx.Client(timeout=30) as client:
@@ -159,18 +168,26 @@ def test_a_teams_budget_left_is_one_value_across_two_workers(
                     headers={"authorization": f"Bearer {secret}"},
                 )
                 assert answer.status_code == 200, answer.text
-        time.sleep(0.6)  # past the ledger's flush interval in both workers
         [directory] = multiproc_dirs(gateway.process.pid)
-        writers = {n for n in os.listdir(directory) if n.startswith("gauge_mostrecent")}
-        assert len(writers) == 2, writers  # both workers charged the team
-        for _ in range(6):  # each on a new connection: both workers answer some scrapes
+
+        def writers() -> set[str]:
+            return {n for n in os.listdir(directory) if n.startswith("gauge_mostrecent")}
+
+        # each worker's ledger flushes within its interval: wait for both, however slow
+        wait_until(lambda: len(writers()) == 2, what="both workers charged the team")
+
+        def remaining() -> list[float]:
             text = httpx.get(f"{gateway.url}/metrics", timeout=10).text
-            values = [
+            return [
                 s.value
                 for f in text_string_to_metric_families(text)
                 for s in f.samples
                 if s.name == "imagegate_budget_remaining_usd" and s.labels["team"] == team
             ]
-            assert values == [pytest.approx(1 - 12 * 0.04)]
+
+        left = [pytest.approx(1 - 12 * 0.04)]
+        wait_until(lambda: remaining() == left, what="every charge flushed")
+        for _ in range(6):  # each on a new connection: both workers answer some scrapes
+            assert remaining() == left
     finally:
         stop_gateway(gateway)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import secrets
+import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -69,7 +70,8 @@ async def indexed(
     client: httpx.AsyncClient, headers: dict[str, str], request_id: str, count: int = 1
 ) -> list[dict[str, Any]]:
     """The index items of one request, once the ledger has written ``count`` of them."""
-    for _ in range(300):
+    deadline = time.monotonic() + 10
+    while True:
         response = await client.get(
             "/v1/images", params={"request_id": request_id}, headers=headers
         )
@@ -77,8 +79,9 @@ async def indexed(
         items: list[dict[str, Any]] = response.json()["data"]
         if len(items) >= count:
             return items
+        if time.monotonic() > deadline:
+            raise AssertionError(f"request {request_id}: no index record within 10 s")
         await asyncio.sleep(0.01)
-    raise AssertionError(f"request {request_id}: no index record")
 
 
 async def records(engine: AsyncEngine) -> list[Any]:

@@ -5,17 +5,19 @@ and for a gateway without keys."""
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 import pytest
 import respx
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from app.db.models import UsageRecord as UsageRow
 from tests.images_index.helpers import FLUSH, GENERATIONS, OK, indexed, keyed, records
 from tests.support.app import serve_in_process
 from tests.support.config import MakeConfig
 from tests.support.keys import add_key, add_team, bearer, serve_with_database
+from tests.support.waiting import eventually
 
 DAY = 86_400
 
@@ -38,6 +40,12 @@ async def one(client: Any, secret: str, request_id: str, **body: Any) -> dict[st
     assert response.status_code == 200, response.text
     [item] = await indexed(client, bearer(secret), request_id)
     return item
+
+
+async def usage_written(engine: AsyncEngine, request_id: str) -> bool:
+    async with engine.connect() as connection:
+        found = select(UsageRow.id).where(UsageRow.request_id == request_id)
+        return (await connection.execute(found)).first() is not None
 
 
 async def test_expiry_comes_from_the_key_then_its_team_then_the_deployment(
@@ -71,7 +79,8 @@ async def test_b64_json_is_recorded_and_b64_ephemeral_is_not(
             headers={**bearer(secret), "x-request-id": "req-ephemeral"},
         )
         assert response.status_code == 200 and "b64_json" in response.json()["data"][0]
-        await asyncio.sleep(FLUSH * 4 + 0.2)  # the ledger has written that request's row
+        # its usage row commits with any image rows it has: once it is there, so would they be
+        await eventually(lambda: usage_written(engine, "req-ephemeral"), what="the usage row")
         listed = (await client.get("/v1/images", headers=bearer(secret))).json()["data"]
     assert [item["request_id"] for item in listed] == ["req-b64"]
     assert [row.request_id for row in await records(engine)] == ["req-b64"]

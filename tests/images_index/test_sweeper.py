@@ -26,6 +26,7 @@ from app.storage import LocalStorage
 from tests.images_index.helpers import GENERATIONS, OK, PNG, indexed, keyed, now, records
 from tests.support.config import MakeConfig
 from tests.support.keys import add_key, bearer, serve_with_database
+from tests.support.waiting import eventually
 
 
 class Clock:
@@ -81,6 +82,10 @@ def on_disk(storage: LocalStorage, ref: StoredRef) -> bool:
 
 async def deleted_ids(engine: AsyncEngine) -> set[str]:
     return {row.id for row in await records(engine) if row.deleted_at is not None}
+
+
+async def has_deleted(engine: AsyncEngine, ids: set[str]) -> bool:
+    return await deleted_ids(engine) == ids
 
 
 async def test_expired_images_are_deleted_and_marked_and_the_rest_kept(
@@ -206,13 +211,12 @@ async def test_the_app_sweeps_expired_images_on_its_own(
         url = response.json()["data"][0]["url"]
         [item] = await indexed(client, bearer(secret), "req-short")
         assert (await client.get(url)).status_code == 200
-        for _ in range(300):
-            if (await client.get(url)).status_code == 404:
-                break
-            await asyncio.sleep(0.02)
-        assert (await client.get(url)).status_code == 404
-        for _ in range(100):
-            if await deleted_ids(engine) == {item["id"]}:
-                break
-            await asyncio.sleep(0.02)
+
+        async def gone() -> bool:
+            return (await client.get(url)).status_code == 404
+
+        await eventually(gone, what="the swept image's URL answers 404")
+        await eventually(
+            lambda: has_deleted(engine, {item["id"]}), what="the record is marked deleted"
+        )
         assert await deleted_ids(engine) == {item["id"]}

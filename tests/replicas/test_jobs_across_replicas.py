@@ -76,10 +76,10 @@ def test_a_job_whose_replica_is_killed_ends_within_the_lease(
     doomed.process.send_signal(signal.SIGKILL)
     doomed.process.wait(timeout=10)
     assert status(survivor, job_id)["status"] == "running"  # the lease still runs
-    took = wait_for(survivor, job_id, {"succeeded", "failed"}, timeout=LEASE * 3)
+    took = wait_for(survivor, job_id, {"succeeded", "failed"}, timeout=LEASE * 4)
     body = status(survivor, job_id)
     assert body["status"] == "failed" and body["error"]["code"] == "job_interrupted"
-    assert took <= LEASE + LEASE / 3 + 1.5  # the lease, one reaper period, slack
+    assert took <= LEASE + LEASE / 3 + 3  # the lease, one reaper period, slack for a slow CI
     gate.open()
 
 

@@ -22,6 +22,7 @@ from tests.support.redis import PrivateRedis, command_names, private_redis
 TIMEOUT = 0.25
 LOCAL, REFUSE = "local", "refuse"
 POLICIES = (LOCAL, LOCAL, REFUSE)
+FREEZE = 3.0  # seconds Redis hangs: far longer than its timeout, so a call that hung shows
 
 
 @pytest.fixture(scope="module")
@@ -111,7 +112,7 @@ def test_redis_stopped_mid_load(fleet: Fleet, server: PrivateRedis) -> None:
         time.sleep(0.5)
         down = time.monotonic()
         server.freeze()  # first the worst case: connections hang
-        time.sleep(1.0)
+        time.sleep(FREEZE)
         server.stop()  # then the port refuses
         time.sleep(0.5)
         during = {replica: readiness(fleet, replica) for replica in range(3)}
@@ -124,14 +125,16 @@ def test_redis_stopped_mid_load(fleet: Fleet, server: PrivateRedis) -> None:
         def refuse_replica_serves_again() -> bool:
             return any(o.replica == 2 and o.status == 200 and o.started > up for o in outcomes)
 
-        wait_for(refuse_replica_serves_again, within=3.0, what="the refuse replica recovers")
+        wait_for(refuse_replica_serves_again, within=10.0, what="the refuse replica recovers")
         recovered = time.monotonic()
         time.sleep(0.5)
     finally:
         stop.set()
         for worker in workers:
             worker.join()
-    assert max(o.seconds for o in outcomes) < 1.5  # nothing hangs on a dead Redis
+    # nothing hangs on a dead Redis: a hung call would wait out the freeze; the bound leaves
+    # room for a loaded CI machine's slow requests
+    assert max(o.seconds for o in outcomes) < FREEZE - 0.5
     outage = [o for o in outcomes if down <= o.started < up]
     assert outage
     for replica, policy in enumerate(POLICIES):

@@ -85,14 +85,14 @@ async def test_admit_sends_nothing_to_redis(private: PrivateRedis) -> None:
 
 
 async def test_a_cooldown_ends_everywhere_on_time(redis_prefix: str) -> None:
-    short = CooldownConfig(failures=1, window=60, duration=0.3)
+    short = SHORT
     clients = [SharedRedis(redis_config(prefix=redis_prefix, timeout=1)) for _ in range(2)]
     a, b = (RedisCircuitBook(c, short, ["up"]) for c in clients)
     try:
         await a.failed("up", "transient", "boom")
         await b.refresh()
         assert not await b.admit("up")
-        await asyncio.sleep(0.35)
+        await asyncio.sleep(short.duration + 0.05)
         await b.refresh()
         assert await b.admit("up")
     finally:
@@ -100,15 +100,18 @@ async def test_a_cooldown_ends_everywhere_on_time(redis_prefix: str) -> None:
             await client.close()
 
 
-SHORT = CooldownConfig(failures=1, window=60, duration=0.3)
+# Short, so the tests need not wait long, yet far longer than the few round trips that must see
+# the cooldown (or the probe) before it ends, however slow the machine.
+SHORT = CooldownConfig(failures=1, window=60, duration=1.0)
+PROBE_TTL = 1.5
 
 
 @pytest.fixture
 async def short_replicas(redis_prefix: str) -> AsyncIterator[list[RedisCircuitBook]]:
     """Three processes' circuit books with a short cooldown; a dead prober's token lapses
-    after 0.5 s."""
+    after ``PROBE_TTL``."""
     clients = [SharedRedis(redis_config(prefix=redis_prefix, timeout=1)) for _ in range(3)]
-    books = [RedisCircuitBook(c, SHORT, ["up"], probe_ttl=0.5) for c in clients]
+    books = [RedisCircuitBook(c, SHORT, ["up"], probe_ttl=PROBE_TTL) for c in clients]
     yield books
     for book, client in zip(books, clients, strict=True):
         await book.close()
@@ -166,7 +169,7 @@ async def test_a_probe_whose_replica_died_lapses_and_another_probes(
     await cool_and_wait(short_replicas, by=short_replicas[2])
     [prober] = await admitted(short_replicas)  # then that replica is SIGKILLed: no answer
     others = [book for i, book in enumerate(short_replicas) if i != prober]
-    await asyncio.sleep(0.55)
+    await asyncio.sleep(PROBE_TTL + 0.05)
     for book in others:
         await book.refresh()
     assert len(await admitted(others)) == 1
@@ -199,7 +202,7 @@ async def test_a_probe_that_never_reports_lapses_on_its_own_replica_too(
     await cool_and_wait([alone], by=alone)
     assert await alone.admit("up")  # the probe, whose request then vanishes unreported
     assert not await alone.admit("up")
-    await asyncio.sleep(0.55)  # its token lapsed
+    await asyncio.sleep(PROBE_TTL + 0.05)  # its token lapsed
     await alone.refresh()
     assert await alone.admit("up")
     assert not await alone.admit("up")

@@ -50,12 +50,13 @@ async def test_six_at_once_over_three_processes_run_once(
     processes: list[RedisIdempotencyStore],
 ) -> None:
     begun = [asyncio.ensure_future(processes[i % 3].begin(KEY, "fp")) for i in range(6)]
-    await asyncio.sleep(0.2)
+    await asyncio.wait(begun, timeout=10, return_when=asyncio.FIRST_COMPLETED)  # the owner
+    await asyncio.sleep(0.2)  # time for a wrongly admitted second owner to show
     owners = [task for task in begun if task.done()]
     assert len(owners) == 1 and owners[0].result() is None  # the others wait
     owner = processes[begun.index(owners[0]) % 3]
     await owner.finish(KEY, answer())
-    answers = await asyncio.wait_for(asyncio.gather(*begun), timeout=5)
+    answers = await asyncio.wait_for(asyncio.gather(*begun), timeout=10)
     assert answers.count(None) == 1
     assert {a.images[0].ref for a in answers if a is not None} == {StoredRef("img_1", "png", 2)}
     assert await processes[0].begin(KEY, "fp") is not None  # later repeats too
@@ -77,11 +78,13 @@ async def test_a_failure_frees_the_key_for_one_waiter(
     waiters = [asyncio.ensure_future(p.begin(KEY, "fp")) for p in processes[1:]]
     await asyncio.sleep(0.1)
     await processes[0].abandon(KEY)
-    done, pending = await asyncio.wait(waiters, timeout=2)
+    await asyncio.wait(waiters, timeout=10, return_when=asyncio.FIRST_COMPLETED)
+    await asyncio.sleep(0.1)  # time for a wrongly freed second waiter to show
+    done, pending = await asyncio.wait(waiters, timeout=0)
     assert len(done) == 1 and done.pop().result() is None  # one retries for real
     next_owner = processes[1] if waiters[0].done() else processes[2]
     await next_owner.finish(KEY, answer())
-    assert (await asyncio.wait_for(pending.pop(), timeout=2)) is not None
+    assert (await asyncio.wait_for(pending.pop(), timeout=10)) is not None
 
 
 async def test_the_database_answers_when_redis_forgot(
@@ -114,7 +117,7 @@ async def test_without_redis_the_database_alone_decides(
         await asyncio.sleep(0.1)
         assert not waiting.done()  # the database claim holds it
         await a.finish(KEY, answer())
-        assert await asyncio.wait_for(waiting, timeout=3) is not None
+        assert await asyncio.wait_for(waiting, timeout=10) is not None
     finally:
         for client in clients:
             await client.close()

@@ -20,9 +20,10 @@ from app.state.redis_client import RedisUnavailable, SharedRedis
 from app.state.redis_counters import RedisCounters
 from app.state.redis_fallback import Fallback, FallbackCounters
 from tests.support.redis import PrivateRedis, redis_config
+from tests.support.waiting import eventually
 
-TIMEOUT = 0.25
-PROBE = 0.5
+TIMEOUT = 0.5
+PROBE = 1.0  # far longer than a frozen call's timeout plus a signal: see the probe test
 LIMITED = [Take("rpm:k", 1, 60.0, 1000)]
 
 
@@ -72,8 +73,11 @@ async def test_local_frozen_redis_never_holds_a_request_past_the_timeout(
     private.freeze()  # accepts nothing, answers nothing: the case only a timeout bounds
     with caplog.at_level(logging.WARNING, logger="app.state.redis_client"):
         waits = [await timed(local) for _ in range(20)]
-    assert waits[0][0] < TIMEOUT + 0.15  # the first call finds out, bounded by the timeout
-    assert max(wait for wait, _ in waits[1:]) < 0.05  # the others do not even try
+    # the first call finds out, bounded by one timeout (not two: it does not try again); the
+    # others do not even try (trying a frozen server takes a whole timeout). The margins are a
+    # timeout each way, so a loaded machine cannot make this fail.
+    assert waits[0][0] < 2 * TIMEOUT
+    assert max(wait for wait, _ in waits[1:]) < TIMEOUT
     assert (await local.local.add("rpm:k", 0, 60.0)) == 20  # counted in this process
     outage = [r for r in caplog.records if "does not answer" in r.getMessage()]
     assert len(outage) == 1 and "per process" in outage[0].getMessage()
@@ -92,7 +96,7 @@ async def test_refuse_stopped_redis_answers_503_and_recovers(
 ) -> None:
     private.stop()  # the port refuses connections
     wait, refused = await timed(refuse)
-    assert wait < TIMEOUT + 0.15
+    assert wait < 2 * TIMEOUT
     assert isinstance(refused, SharedStateUnavailable)
     assert refused.status == 503 and refused.code == "shared_state_unavailable"
     assert refused.retry_after == PROBE
@@ -108,9 +112,9 @@ async def test_refuse_stopped_redis_answers_503_and_recovers(
 
 async def test_probes_at_most_once_per_interval(local: Replica, private: PrivateRedis) -> None:
     await timed(local)
-    private.stop()
-    await timed(local)  # marks it down
-    private.start()
+    private.freeze()
+    await timed(local)  # times out: marks it down
+    private.thaw()  # answers again at once (restarting a server could outlast the interval)
     await timed(local)
     assert not local.shared.up  # within the interval nothing asked Redis
     await asyncio.sleep(PROBE)
@@ -180,8 +184,7 @@ async def test_a_ghost_slot_of_a_frozen_redis_is_taken_out_or_dies_at_its_deadli
     taken = await local.counters.take_all(slot("ghost", deadline=0.6))  # times out: counted here
     assert not taken.refused
     private.thaw()
-    await asyncio.sleep(0.1)
-    assert in_flight(private) == 1  # Redis carried it out on waking: the ghost
+    await eventually(lambda: in_flight(private) == 1, what="the ghost")  # carried out on waking
     await local.counters.give_back([Slot("cc:k", "ghost")])  # taken here: given back here
     assert (await local.local.take_all(slot("read", 0))).before == (0,)
     await asyncio.sleep(PROBE)
@@ -199,8 +202,7 @@ async def test_a_ghost_slot_of_a_frozen_redis_is_taken_out_or_dies_at_its_deadli
     finally:
         private.thaw()
         await another.close()
-    await asyncio.sleep(0.1)
-    assert in_flight(private) == 2  # "next", and the ghost nobody will give back
+    await eventually(lambda: in_flight(private) == 2, what="the ghost nobody will give back")
     await asyncio.sleep(0.6)
     taken = await local.counters.take_all(slot("read", 0))
     assert taken.before == (1,) and in_flight(private) == 1  # the ghost died: "next" lives

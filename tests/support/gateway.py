@@ -52,14 +52,14 @@ def start_gateway(
             command, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})}
         )
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 20
+    deadline = time.monotonic() + 60  # a loaded CI machine starts two workers slowly
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(
                 f"imagegate exited with {process.returncode}:\n{log_path.read_text()}"
             )
         try:
-            if httpx.get(f"{url}/healthz", timeout=0.5).status_code == 200:
+            if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
                 return RunningGateway(url, process, log_path)
         except httpx.TransportError:
             time.sleep(0.05)
@@ -78,6 +78,16 @@ def stop_gateway(gateway: RunningGateway) -> None:
 
 def sdk(gateway: RunningGateway) -> openai.OpenAI:
     return openai.OpenAI(base_url=f"{gateway.url}/v1", api_key="anything-when-open", max_retries=0)
+
+
+def wait_for_workers(gateway: RunningGateway, count: int) -> None:
+    """Wait until ``count`` worker processes have started: ``/healthz`` answers as soon as the
+    first does, and on a loaded machine the others can start after a test's traffic is over."""
+    wait_until(
+        lambda: gateway.log().count("Application startup complete") >= count,
+        timeout=60,
+        what=f"{count} workers started",
+    )
 
 
 def wait_until(condition: Callable[[], bool], timeout: float = 10, what: str = "") -> None:

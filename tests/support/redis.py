@@ -83,7 +83,7 @@ class PrivateRedis:
         self.process = subprocess.Popen(
             command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
         )
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             try:
                 with redis.Redis(port=self.port, socket_timeout=0.5) as client:

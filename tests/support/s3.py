@@ -148,7 +148,7 @@ class FaultyProxy:
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, daemon=True)
         self._thread.start()
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + 30
         while not self._server.started and time.monotonic() < deadline:
             time.sleep(0.02)
 

@@ -274,12 +274,12 @@ async def test_bodies_over_the_cap_are_refused(server: FakeUpstream, declared: b
 
 
 async def test_a_slow_server_hits_the_deadline(server: FakeUpstream) -> None:
-    server.route("/slow", Reply(body=PNG, delay=2))
+    server.route("/slow", Reply(body=PNG, delay=10))
     f = fetcher(allow=["127.0.0.1/32"], timeout=0.3)
     started = time.monotonic()
     with pytest.raises(FetchError, match="did not answer in time|longer than"):
         await fetch(f, f"http://127.0.0.1:{server.port}/slow")
-    assert time.monotonic() - started < 1.5
+    assert time.monotonic() - started < 5  # cut at 0.3 s, not the reply's 10 s (a loaded CI)
 
 
 @pytest.mark.parametrize(

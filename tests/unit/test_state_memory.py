@@ -67,7 +67,7 @@ async def test_repeats_wait_for_the_running_request() -> None:
     await asyncio.sleep(0.01)
     assert not waiter.done()
     await keys.finish("k", answer())
-    result = await asyncio.wait_for(waiter, 1)
+    result = await asyncio.wait_for(waiter, 10)
     assert result is not None and result.images[0].id == "img_1"
 
 
@@ -77,7 +77,7 @@ async def test_after_a_failure_a_waiting_repeat_runs_it_again() -> None:
     waiter = TaskRegistry().spawn(keys.begin("k", "fp"), name="waiter")
     await asyncio.sleep(0.01)
     await keys.abandon("k")
-    assert await asyncio.wait_for(waiter, 1) is None  # it owns the key now
+    assert await asyncio.wait_for(waiter, 10) is None  # it owns the key now
 
 
 async def test_answers_expire_on_the_stores_clock() -> None:
