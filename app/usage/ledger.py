@@ -195,11 +195,8 @@ class LedgerSink:
         prefix = "use_" + secrets.token_hex(8)  # 64 random bits a batch, then a counter
         batch = Batch(first_id=f"{prefix}{0:08x}")
         charges: dict[str, int] = {}
-        images, usage_values, image_values = (
-            self._images,
-            self._usage_insert.values,
-            self._image_insert.values,
-        )
+        images = self._images
+        usage_values, image_values = self._usage_insert.values, self._image_insert.values
         for index, record in enumerate(records):
             batch.usage.append(usage_values(usage_row(record, f"{prefix}{index:08x}")))
             if record.stored:
