@@ -1,8 +1,8 @@
 """Many-row inserts without SQLAlchemy's per-row work, for the usage ledger's batches.
 
 A Core ``insert`` given a list of dicts costs, for every row, a pass over every column's bind
-processor, a parameter dict built by the compiler and a tuple built from it (about 0.3 M
-instructions a request for the ledger's two rows, ~9% of a small request's CPU). Here that
+processor, a parameter dict built by the compiler and a tuple built from it (the ledger as a
+whole was ~9% of a small request's instructions). Here that
 work is done once per table: the statement is compiled once for the engine's dialect (its
 paramstyle, quoting, casts and ``ON CONFLICT`` clause are SQLAlchemy's own), and each row is
 turned into the tuple the driver takes, with only the columns that need it converted. The
