@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 from sqlalchemy import DateTime, Dialect
@@ -19,15 +20,36 @@ class UtcDateTime(TypeDecorator[datetime]):
     def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         if value is None:
             return None
-        if value.tzinfo is None:
-            raise ValueError("naive datetime: pass an aware UTC datetime")
-        value = value.astimezone(UTC)
+        value = _utc(value)
         return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    @staticmethod
+    def bind_value(dialect_name: str) -> Callable[[datetime | None], datetime | str | None]:
+        """What the driver is given for a value, all of SQLAlchemy's bind processing in one
+        call (for ``app.db.bulk``): on SQLite the text its ``DATETIME`` stores (naive UTC,
+        ``YYYY-MM-DD HH:MM:SS.ffffff``), elsewhere the aware UTC datetime."""
+        return _sqlite_text if dialect_name == "sqlite" else _aware_utc
 
     def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         if value is None:
             return None
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _utc(value: datetime) -> datetime:
+    if value.tzinfo is None:
+        raise ValueError("naive datetime: pass an aware UTC datetime")
+    return value.astimezone(UTC)
+
+
+def _aware_utc(value: datetime | None) -> datetime | None:
+    return None if value is None else _utc(value)
+
+
+def _sqlite_text(value: datetime | None) -> str | None:
+    if value is None:
+        return None
+    return _utc(value).replace(tzinfo=None).isoformat(" ", "microseconds")
 
 
 def from_timestamp(seconds: float) -> datetime:

@@ -6,10 +6,11 @@ rows.
 ``write`` (the record stage's sink call) only appends the record to a bounded buffer. A
 background flusher writes what the buffer holds within ``ledger.flush_interval`` (250 ms by
 default) of its arrival, many rows per transaction, and once more at shutdown. One transaction
-per batch inserts its usage rows and image rows (Core ``insert`` with a list of dicts: one
-executemany each) and moves its requests' charges from held to spent on their budget leases
-(``Leases.draws``, ``Budgets.draw_in``): a charge and its row commit together or not at all, so
-a crash never leaves a charged budget without its row, nor a row without its charge.
+per batch inserts its usage rows and image rows (one executemany each, of rows converted for
+the driver when the batch is built: ``app.db.bulk``) and moves its requests' charges from held
+to spent on their budget leases (``Leases.draws``, ``Budgets.draw_in``): a charge and its row
+commit together or not at all, so a crash never leaves a charged budget without its row, nor a
+row without its charge.
 
 When the database fails, the batch is kept and retried with backoff, with one warning per
 outage: requests never wait for the ledger and never fail because of it. A retried batch whose
@@ -38,6 +39,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.access.settlement import charged_nanos
 from app.config.runtime import LedgerConfig
+from app.db.bulk import BulkInsert
 from app.db.models import ImageRecord
 from app.db.models import UsageRecord as UsageRow
 from app.db.types import from_timestamp
@@ -58,10 +60,12 @@ IMAGES = cast(Table, ImageRecord.__table__)
 
 @dataclass(slots=True)
 class Batch:
-    """One transaction's worth: usage rows, image rows, and the budget draws of their charges."""
+    """One transaction's worth: usage rows, image rows (as the driver takes them: ``BulkInsert``
+    values), and the budget draws of their charges."""
 
-    usage: list[dict[str, Any]] = field(default_factory=list)
-    images: list[dict[str, Any]] = field(default_factory=list)
+    usage: list[tuple[Any, ...]] = field(default_factory=list)
+    images: list[tuple[Any, ...]] = field(default_factory=list)
+    first_id: str = ""  # the first usage row's: found in the table, the batch was written
     draws: list[LeaseDraw] = field(default_factory=list)
     spent: dict[tuple[str, datetime], int] = field(default_factory=dict)  # watched budgets
 
@@ -86,8 +90,10 @@ class LedgerSink:
         self._failures = 0
         self._dropped = 0
         dialect = postgresql if engine.dialect.name == "postgresql" else sqlite
-        self._usage_insert = insert(USAGE)
-        self._image_insert = dialect.insert(IMAGES).on_conflict_do_nothing()
+        self._usage_insert = BulkInsert(insert(USAGE), engine.dialect)
+        self._image_insert = BulkInsert(
+            dialect.insert(IMAGES).on_conflict_do_nothing(), engine.dialect
+        )
 
     def write(self, record: UsageRecord) -> None:
         if len(self._buffer) >= self._max and not _charges(record):
@@ -167,9 +173,9 @@ class LedgerSink:
         try:
             async with self._engine.begin() as connection:
                 if batch.usage:
-                    await connection.execute(self._usage_insert, batch.usage)
+                    await self._usage_insert.run(connection, batch.usage)
                 if batch.images:
-                    await connection.execute(self._image_insert, batch.images)
+                    await self._image_insert.run(connection, batch.images)
                 if batch.draws and self._leases is not None:
                     draws = [draw for _, draw in batch.draws]
                     watched = self._leases.watched(batch.draws)
@@ -177,7 +183,7 @@ class LedgerSink:
                         connection, draws, spent_of=watched
                     )
         except IntegrityError:
-            if not batch.usage or not await self._written(batch.usage[0]["id"]):
+            if not batch.usage or not await self._written(batch.first_id):
                 raise
 
     async def _written(self, usage_id: str) -> bool:
@@ -186,14 +192,15 @@ class LedgerSink:
         return found is not None
 
     def _batch(self, records: list[UsageRecord]) -> Batch:
-        batch = Batch()
+        prefix = "use_" + secrets.token_hex(8)  # 64 random bits a batch, then a counter
+        batch = Batch(first_id=f"{prefix}{0:08x}")
         charges: dict[str, int] = {}
         images = self._images
-        prefix = "use_" + secrets.token_hex(8)  # 64 random bits a batch, then a counter
+        usage_values, image_values = self._usage_insert.values, self._image_insert.values
         for index, record in enumerate(records):
-            batch.usage.append(usage_row(record, f"{prefix}{index:08x}"))
+            batch.usage.append(usage_values(usage_row(record, f"{prefix}{index:08x}")))
             if record.stored:
-                batch.images.extend(images.rows(record))
+                batch.images.extend(map(image_values, images.rows(record)))
             charged = _charges(record)
             if charged:
                 lease_id, amount = charged
