@@ -11,7 +11,7 @@ With ``imagegate serve --workers N`` the values live in prometheus-client's mult
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import TypeVar
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
@@ -140,49 +140,53 @@ class Metrics:
 
 
 class MetricsSink:
-    """The record stage's metrics sink: a few counter increments per request, with the label
-    children cached per label tuple so the hot path does no label validation."""
+    """The record stage's metrics sink: a few counter increments per request.
+
+    prometheus-client checks on every ``inc``/``observe`` that the metric is a labelled
+    child and the amount is not negative, and a histogram walks its buckets in Python. Here
+    each child's adding function is made once per label tuple (labels are bounded), straight
+    on the child's value (``_add``, ``_observe``): the hot path only derives the labels, looks
+    them up and adds. The values are prometheus-client's own, so a scrape, in-process or
+    summed over workers, reads them as before."""
 
     def __init__(self, metrics: Metrics, models: Iterable[str], carriers: Iterable[str]) -> None:
         self._m = metrics
         self._models = frozenset(models)
         self._carriers = frozenset(carriers)
         self._label_keys = metrics.label_keys
-        self._children: dict[tuple[MetricWrapperBase, tuple[str, ...]], MetricWrapperBase] = {}
+        self._adders: dict[tuple[MetricWrapperBase, tuple[str, ...]], Add] = {}
 
-    def _child(self, metric: M, *labels: str) -> M:
-        """The metric's child for these labels, made once (labels are bounded)."""
+    def _add(self, metric: Counter | Histogram, *labels: str) -> Add:
+        """The function adding to the metric's child for these labels, made once: a counter's
+        ``inc`` or a histogram's ``observe``."""
         key = (metric, labels)
-        child = self._children.get(key)
-        if child is None:
-            child = self._children[key] = metric.labels(*labels)
-        return child  # type: ignore[return-value]
+        add = self._adders.get(key)
+        if add is None:
+            child = metric.labels(*labels)
+            add = _observe(child) if isinstance(child, Histogram) else _inc(child)
+            self._adders[key] = add
+        return add
 
     def write(self, record: UsageRecord) -> None:
         m = self._m
         model = record.model if record.model in self._models else OTHER
         carrier = self._carrier(record.carrier)
         endpoint = record.operation
+        outcome = record.outcome
         mode = "stream" if record.stream else "async" if record.async_job else "sync"
-        labels: tuple[str, ...] = (
-            endpoint,
-            mode,
-            model,
-            carrier,
-            record.outcome,
-            _error(record.error_code),
-        )
+        error = _error(record.error_code)
+        labels: tuple[str, ...] = (endpoint, mode, model, carrier, outcome, error)
         if self._label_keys:
             labels = (*labels, record.principal_name, record.team or NONE)
-        self._child(m.requests, *labels).inc()
-        self._child(m.duration, endpoint, model, record.outcome).observe(record.latency)
+        self._add(m.requests, *labels)(1)
+        self._add(m.duration, endpoint, model, outcome)(record.latency)
         if record.images:
             self._images(record, model, carrier)
         if record.attempts:
             self._attempts(record, model)
         for note in record.adjustments:
             parameter = note.partition(":")[0]
-            self._child(m.adjustments, model, parameter if parameter in PARAMETERS else OTHER).inc()
+            self._add(m.adjustments, model, parameter if parameter in PARAMETERS else OTHER)(1)
         if record.storage_errors:
             m.storage_errors.inc(record.storage_errors)
 
@@ -190,19 +194,19 @@ class MetricsSink:
         m = self._m
         quality = record.quality if record.quality in QUALITIES else OTHER
         labels = (model, carrier, quality, size_class(record.pixels, record.images))
-        self._child(m.images, *labels).inc(record.images)
+        self._add(m.images, *labels)(record.images)
         if record.pixels:
-            self._child(m.pixels, *labels).inc(record.pixels)
-        self._child(m.bytes, model, carrier).inc(record.output_bytes)
+            self._add(m.pixels, *labels)(record.pixels)
+        self._add(m.bytes, model, carrier)(record.output_bytes)
         if record.replay:
             return
         if record.cost_nanos is None:
-            self._child(m.unpriced, model).inc()
+            self._add(m.unpriced, model)(1)
             return
         cost: tuple[str, ...] = (model, carrier)
         if self._label_keys:
             cost = (*cost, record.principal_name, record.team or NONE)
-        self._child(m.cost, *cost).inc(record.cost_nanos / 1e9)  # USD: a float is fine here
+        self._add(m.cost, *cost)(record.cost_nanos / 1e9)  # USD: a float is fine here
 
     def _attempts(self, record: UsageRecord, model: str) -> None:
         m = self._m
@@ -213,19 +217,50 @@ class MetricsSink:
             failure = _failure_class(outcome)
             if index < len(seconds):
                 result = "ok" if failure is None else failure
-                self._child(m.attempt_duration, carrier, model, result).observe(seconds[index])
+                self._add(m.attempt_duration, carrier, model, result)(seconds[index])
             if failure is None or index + 1 == len(attempts):
                 continue
             following = self._carrier(attempts[index + 1][0])
             if following == carrier:
-                self._child(m.retries, model, carrier, failure).inc()
+                self._add(m.retries, model, carrier, failure)(1)
             else:
-                self._child(m.fallbacks, model, carrier, following, failure).inc()
+                self._add(m.fallbacks, model, carrier, following, failure)(1)
 
     def _carrier(self, name: str | None) -> str:
         if name is None:
             return NONE
         return name if name in self._carriers else OTHER
+
+
+Add = Callable[[float], None]
+
+
+def _inc(child: Counter) -> Add:
+    """``child.inc`` without its per-call checks, but for the one an amount can fail."""
+    value_inc = child._value.inc
+
+    def inc(amount: float) -> None:
+        if amount < 0:
+            raise ValueError("Counters can only be incremented by non-negative amounts.")
+        value_inc(amount)
+
+    return inc
+
+
+def _observe(child: Histogram) -> Add:
+    """``child.observe``: the sum, then the first bucket the amount fits (a NaN fits none)."""
+    sum_inc = child._sum.inc
+    adds = [bucket.inc for bucket in child._buckets]
+    buckets = tuple(zip(child._upper_bounds, adds, strict=True))
+
+    def observe(amount: float) -> None:
+        sum_inc(amount)
+        for bound, bucket_inc in buckets:
+            if amount <= bound:
+                bucket_inc(1)
+                return
+
+    return observe
 
 
 def size_class(pixels: int | None, images: int) -> str:
