@@ -154,9 +154,11 @@ class MetricsSink:
         self._models = frozenset(models)
         self._carriers = frozenset(carriers)
         self._label_keys = metrics.label_keys
-        self._adders: dict[tuple[MetricWrapperBase, tuple[str, ...]], Add] = {}
+        self._adders: dict[Key, Add] = {}
+        # (model, attempt labels) -> the children those attempts add to; bounded by MAX_PLANS.
+        self._plans: dict[tuple[str, tuple[str, ...]], Plan] = {}
 
-    def _add(self, metric: Counter | Histogram, *labels: str) -> Add:
+    def _add(self, metric: Counter | Histogram, labels: tuple[str, ...]) -> Add:
         """The function adding to the metric's child for these labels, made once: a counter's
         ``inc`` or a histogram's ``observe``."""
         key = (metric, labels)
@@ -178,15 +180,15 @@ class MetricsSink:
         labels: tuple[str, ...] = (endpoint, mode, model, carrier, outcome, error)
         if self._label_keys:
             labels = (*labels, record.principal_name, record.team or NONE)
-        self._add(m.requests, *labels)(1)
-        self._add(m.duration, endpoint, model, outcome)(record.latency)
+        self._add(m.requests, labels)(1)
+        self._add(m.duration, (endpoint, model, outcome))(record.latency)
         if record.images:
             self._images(record, model, carrier)
         if record.attempts:
             self._attempts(record, model)
         for note in record.adjustments:
             parameter = note.partition(":")[0]
-            self._add(m.adjustments, model, parameter if parameter in PARAMETERS else OTHER)(1)
+            self._add(m.adjustments, (model, parameter if parameter in PARAMETERS else OTHER))(1)
         if record.storage_errors:
             m.storage_errors.inc(record.storage_errors)
 
@@ -194,37 +196,54 @@ class MetricsSink:
         m = self._m
         quality = record.quality if record.quality in QUALITIES else OTHER
         labels = (model, carrier, quality, size_class(record.pixels, record.images))
-        self._add(m.images, *labels)(record.images)
+        self._add(m.images, labels)(record.images)
         if record.pixels:
-            self._add(m.pixels, *labels)(record.pixels)
-        self._add(m.bytes, model, carrier)(record.output_bytes)
+            self._add(m.pixels, labels)(record.pixels)
+        self._add(m.bytes, (model, carrier))(record.output_bytes)
         if record.replay:
             return
         if record.cost_nanos is None:
-            self._add(m.unpriced, model)(1)
+            self._add(m.unpriced, (model,))(1)
             return
         cost: tuple[str, ...] = (model, carrier)
         if self._label_keys:
             cost = (*cost, record.principal_name, record.team or NONE)
-        self._add(m.cost, *cost)(record.cost_nanos / 1e9)  # USD: a float is fine here
+        self._add(m.cost, cost)(record.cost_nanos / 1e9)  # USD: a float is fine here
 
     def _attempts(self, record: UsageRecord, model: str) -> None:
-        m = self._m
         seconds = record.attempt_seconds
-        attempts = [label.rpartition(":") for label in record.attempts]
+        key = (model, record.attempts)
+        plan = self._plans.get(key)
+        if plan is None:
+            plan = self._plan(*key)
+            if len(self._plans) < MAX_PLANS:
+                self._plans[key] = plan
+        adders, add = self._adders, self._add
+        for index, (duration, then) in enumerate(plan):
+            if index < len(seconds):
+                (adders.get(duration) or add(*duration))(seconds[index])
+            if then is not None:
+                (adders.get(then) or add(*then))(1)
+
+    def _plan(self, model: str, labels: tuple[str, ...]) -> Plan:
+        """Per attempt: its duration's (histogram, labels), and the retry or fallback
+        (counter, labels) its failure adds to, None after a success or the last attempt."""
+        m = self._m
+        attempts = [label.rpartition(":") for label in labels]
+        plan: list[tuple[Key, Key | None]] = []
         for index, (name, _, outcome) in enumerate(attempts):
             carrier = self._carrier(name)
             failure = _failure_class(outcome)
-            if index < len(seconds):
-                result = "ok" if failure is None else failure
-                self._add(m.attempt_duration, carrier, model, result)(seconds[index])
-            if failure is None or index + 1 == len(attempts):
-                continue
-            following = self._carrier(attempts[index + 1][0])
-            if following == carrier:
-                self._add(m.retries, model, carrier, failure)(1)
-            else:
-                self._add(m.fallbacks, model, carrier, following, failure)(1)
+            duration: Key = (m.attempt_duration, (carrier, model, failure or "ok"))
+            then: Key | None = None
+            if failure is not None and index + 1 < len(attempts):
+                following = self._carrier(attempts[index + 1][0])
+                if following == carrier:
+                    then = (m.retries, (model, carrier, failure))
+                else:
+                    then = (m.fallbacks, (model, carrier, following, failure))
+            plan.append((duration, then))
+        return tuple(plan)
 
     def _carrier(self, name: str | None) -> str:
         if name is None:
@@ -233,6 +252,11 @@ class MetricsSink:
 
 
 Add = Callable[[float], None]
+Key = tuple[Counter | Histogram, tuple[str, ...]]
+Plan = tuple[tuple[Key, Key | None], ...]
+# Attempt labels are carrier names and outcomes (status codes, failure classes): few distinct
+# sequences in practice; past this many, a sequence is worked out each time, not kept.
+MAX_PLANS = 4096
 
 
 def _inc(child: Counter) -> Add:

@@ -97,3 +97,19 @@ def test_a_record_counts_once_per_write_in_every_family() -> None:
     assert get("imagegate_retries_total", model="m", carrier="a", failure_class="transient") == 3
     fallback = {"model": "m", "from_carrier": "a", "to_carrier": "b", "failure_class": "timeout"}
     assert get("imagegate_fallbacks_total", **fallback) == 3
+
+
+def test_attempts_past_the_kept_plans_count_the_same(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("app.observability.metrics.MAX_PLANS", 0)
+    registry = CollectorRegistry()
+    sink = MetricsSink(Metrics(registry), ["m"], ["a", "b"])
+    sink.write(record())
+    sink.write(record(attempt_seconds=(0.5,)))  # durations of the first attempt only
+    assert not sink._plans
+    attempt = {"carrier": "a", "model": "m", "result": "transient"}
+    count = "imagegate_upstream_attempt_duration_seconds_count"
+    assert registry.get_sample_value(count, attempt) == 2
+    ok = {"carrier": "b", "model": "m", "result": "ok"}
+    assert registry.get_sample_value(count, ok) == 1
+    fallback = {"model": "m", "from_carrier": "a", "to_carrier": "b", "failure_class": "timeout"}
+    assert registry.get_sample_value("imagegate_fallbacks_total", fallback) == 2
