@@ -11,17 +11,14 @@ With ``imagegate serve --workers N`` the values live in prometheus-client's mult
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
-from typing import TypeVar
+from collections.abc import Iterable
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
-from prometheus_client.metrics import MetricWrapperBase
 
 from app.core.failures import classify_status
 from app.domain import UsageRecord
 from app.errors import GatewayError
-
-M = TypeVar("M", bound=MetricWrapperBase)
+from app.observability.adders import Add, counter_add, histogram_add
 
 # Base units (seconds); image requests run long, so the buckets reach ten minutes.
 LATENCY_BUCKETS = (0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 45, 60, 90, 120, 180, 300, 450, 600)
@@ -145,7 +142,7 @@ class MetricsSink:
     prometheus-client checks on every ``inc``/``observe`` that the metric is a labelled
     child and the amount is not negative, and a histogram walks its buckets in Python. Here
     each child's adding function is made once per label tuple (labels are bounded), straight
-    on the child's value (``_add``, ``_observe``): the hot path only derives the labels, looks
+    on the child's value (``app.observability.adders``): the hot path only derives the labels, looks
     them up and adds. The values are prometheus-client's own, so a scrape, in-process or
     summed over workers, reads them as before."""
 
@@ -165,7 +162,7 @@ class MetricsSink:
         add = self._adders.get(key)
         if add is None:
             child = metric.labels(*labels)
-            add = _observe(child) if isinstance(child, Histogram) else _inc(child)
+            add = histogram_add(child) if isinstance(child, Histogram) else counter_add(child)
             self._adders[key] = add
         return add
 
@@ -251,40 +248,11 @@ class MetricsSink:
         return name if name in self._carriers else OTHER
 
 
-Add = Callable[[float], None]
 Key = tuple[Counter | Histogram, tuple[str, ...]]
 Plan = tuple[tuple[Key, Key | None], ...]
 # Attempt labels are carrier names and outcomes (status codes, failure classes): few distinct
 # sequences in practice; past this many, a sequence is worked out each time, not kept.
 MAX_PLANS = 4096
-
-
-def _inc(child: Counter) -> Add:
-    """``child.inc`` without its per-call checks, but for the one an amount can fail."""
-    value_inc = child._value.inc
-
-    def inc(amount: float) -> None:
-        if amount < 0:
-            raise ValueError("Counters can only be incremented by non-negative amounts.")
-        value_inc(amount)
-
-    return inc
-
-
-def _observe(child: Histogram) -> Add:
-    """``child.observe``: the sum, then the first bucket the amount fits (a NaN fits none)."""
-    sum_inc = child._sum.inc
-    adds = [bucket.inc for bucket in child._buckets]
-    buckets = tuple(zip(child._upper_bounds, adds, strict=True))
-
-    def observe(amount: float) -> None:
-        sum_inc(amount)
-        for bound, bucket_inc in buckets:
-            if amount <= bound:
-                bucket_inc(1)
-                return
-
-    return observe
 
 
 def size_class(pixels: int | None, images: int) -> str:

@@ -1,6 +1,6 @@
-"""The metrics sink adds to prometheus-client's values directly (``metrics._inc``,
-``metrics._observe``): the same samples as the library's own ``inc``/``observe`` would make,
-for every amount a histogram can see, and the same refusal of a negative count."""
+"""The metrics sink adds to prometheus-client's values directly (``app.observability.adders``):
+the same samples as the library's own ``inc``/``observe`` would make, for every amount a
+histogram can see, and the same refusal of a negative count."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ import pytest
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
 from app.domain import UsageRecord
-from app.observability.metrics import LATENCY_BUCKETS, Metrics, MetricsSink, _inc, _observe
+from app.observability.adders import counter_add, histogram_add
+from app.observability.metrics import LATENCY_BUCKETS, Metrics, MetricsSink
 
 # Bucket bounds themselves, between them, past the last (+Inf), zero, negative, NaN.
 AMOUNTS = (0.0, 0.1, 0.1000001, 0.25, 7.0, 600, 600.5, 1e9, -1.0, math.inf, math.nan)
@@ -29,7 +30,7 @@ def test_observe_fills_the_buckets_as_the_library_does() -> None:
     ours, theirs = CollectorRegistry(), CollectorRegistry()
     fast = Histogram("h", "h", ("a",), buckets=LATENCY_BUCKETS, registry=ours)
     slow = Histogram("h", "h", ("a",), buckets=LATENCY_BUCKETS, registry=theirs)
-    observe = _observe(fast.labels("x"))
+    observe = histogram_add(fast.labels("x"))
     for amount in AMOUNTS:
         observe(amount)
         slow.labels("x").observe(amount)
@@ -42,7 +43,7 @@ def test_observe_fills_the_buckets_as_the_library_does() -> None:
 def test_inc_adds_and_refuses_a_negative_amount() -> None:
     registry = CollectorRegistry()
     counter = Counter("c", "c", ("a",), registry=registry)
-    inc = _inc(counter.labels("x"))
+    inc = counter_add(counter.labels("x"))
     inc(1)
     inc(2.5)
     with pytest.raises(ValueError, match="non-negative"):
