@@ -12,16 +12,13 @@ With ``imagegate serve --workers N`` the values live in prometheus-client's mult
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import TypeVar
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
-from prometheus_client.metrics import MetricWrapperBase
 
 from app.core.failures import classify_status
 from app.domain import UsageRecord
 from app.errors import GatewayError
-
-M = TypeVar("M", bound=MetricWrapperBase)
+from app.observability.adders import Add, counter_add, histogram_add
 
 # Base units (seconds); image requests run long, so the buckets reach ten minutes.
 LATENCY_BUCKETS = (0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 45, 60, 90, 120, 180, 300, 450, 600)
@@ -140,49 +137,55 @@ class Metrics:
 
 
 class MetricsSink:
-    """The record stage's metrics sink: a few counter increments per request, with the label
-    children cached per label tuple so the hot path does no label validation."""
+    """The record stage's metrics sink: a few counter increments per request.
+
+    prometheus-client checks on every ``inc``/``observe`` that the metric is a labelled
+    child and the amount is not negative, and a histogram walks its buckets in Python. Here
+    each child's adding function is made once per label tuple (labels are bounded), straight
+    on the child's value (``app.observability.adders``): the hot path only derives the labels, looks
+    them up and adds. The values are prometheus-client's own, so a scrape, in-process or
+    summed over workers, reads them as before."""
 
     def __init__(self, metrics: Metrics, models: Iterable[str], carriers: Iterable[str]) -> None:
         self._m = metrics
         self._models = frozenset(models)
         self._carriers = frozenset(carriers)
         self._label_keys = metrics.label_keys
-        self._children: dict[tuple[MetricWrapperBase, tuple[str, ...]], MetricWrapperBase] = {}
+        self._adders: dict[Key, Add] = {}
+        # (model, attempt labels) -> the children those attempts add to; bounded by MAX_PLANS.
+        self._plans: dict[tuple[str, tuple[str, ...]], Plan] = {}
 
-    def _child(self, metric: M, *labels: str) -> M:
-        """The metric's child for these labels, made once (labels are bounded)."""
+    def _add(self, metric: Counter | Histogram, labels: tuple[str, ...]) -> Add:
+        """The function adding to the metric's child for these labels, made once: a counter's
+        ``inc`` or a histogram's ``observe``."""
         key = (metric, labels)
-        child = self._children.get(key)
-        if child is None:
-            child = self._children[key] = metric.labels(*labels)
-        return child  # type: ignore[return-value]
+        add = self._adders.get(key)
+        if add is None:
+            child = metric.labels(*labels)
+            add = histogram_add(child) if isinstance(child, Histogram) else counter_add(child)
+            self._adders[key] = add
+        return add
 
     def write(self, record: UsageRecord) -> None:
         m = self._m
         model = record.model if record.model in self._models else OTHER
         carrier = self._carrier(record.carrier)
         endpoint = record.operation
+        outcome = record.outcome
         mode = "stream" if record.stream else "async" if record.async_job else "sync"
-        labels: tuple[str, ...] = (
-            endpoint,
-            mode,
-            model,
-            carrier,
-            record.outcome,
-            _error(record.error_code),
-        )
+        error = _error(record.error_code)
+        labels: tuple[str, ...] = (endpoint, mode, model, carrier, outcome, error)
         if self._label_keys:
             labels = (*labels, record.principal_name, record.team or NONE)
-        self._child(m.requests, *labels).inc()
-        self._child(m.duration, endpoint, model, record.outcome).observe(record.latency)
+        self._add(m.requests, labels)(1)
+        self._add(m.duration, (endpoint, model, outcome))(record.latency)
         if record.images:
             self._images(record, model, carrier)
         if record.attempts:
             self._attempts(record, model)
         for note in record.adjustments:
             parameter = note.partition(":")[0]
-            self._child(m.adjustments, model, parameter if parameter in PARAMETERS else OTHER).inc()
+            self._add(m.adjustments, (model, parameter if parameter in PARAMETERS else OTHER))(1)
         if record.storage_errors:
             m.storage_errors.inc(record.storage_errors)
 
@@ -190,42 +193,66 @@ class MetricsSink:
         m = self._m
         quality = record.quality if record.quality in QUALITIES else OTHER
         labels = (model, carrier, quality, size_class(record.pixels, record.images))
-        self._child(m.images, *labels).inc(record.images)
+        self._add(m.images, labels)(record.images)
         if record.pixels:
-            self._child(m.pixels, *labels).inc(record.pixels)
-        self._child(m.bytes, model, carrier).inc(record.output_bytes)
+            self._add(m.pixels, labels)(record.pixels)
+        self._add(m.bytes, (model, carrier))(record.output_bytes)
         if record.replay:
             return
         if record.cost_nanos is None:
-            self._child(m.unpriced, model).inc()
+            self._add(m.unpriced, (model,))(1)
             return
         cost: tuple[str, ...] = (model, carrier)
         if self._label_keys:
             cost = (*cost, record.principal_name, record.team or NONE)
-        self._child(m.cost, *cost).inc(record.cost_nanos / 1e9)  # USD: a float is fine here
+        self._add(m.cost, cost)(record.cost_nanos / 1e9)  # USD: a float is fine here
 
     def _attempts(self, record: UsageRecord, model: str) -> None:
-        m = self._m
         seconds = record.attempt_seconds
-        attempts = [label.rpartition(":") for label in record.attempts]
+        key = (model, record.attempts)
+        plan = self._plans.get(key)
+        if plan is None:
+            plan = self._plan(*key)
+            if len(self._plans) < MAX_PLANS:
+                self._plans[key] = plan
+        adders, add = self._adders, self._add
+        for index, (duration, then) in enumerate(plan):
+            if index < len(seconds):
+                (adders.get(duration) or add(*duration))(seconds[index])
+            if then is not None:
+                (adders.get(then) or add(*then))(1)
+
+    def _plan(self, model: str, labels: tuple[str, ...]) -> Plan:
+        """Per attempt: its duration's (histogram, labels), and the retry or fallback
+        (counter, labels) its failure adds to, None after a success or the last attempt."""
+        m = self._m
+        attempts = [label.rpartition(":") for label in labels]
+        plan: list[tuple[Key, Key | None]] = []
         for index, (name, _, outcome) in enumerate(attempts):
             carrier = self._carrier(name)
             failure = _failure_class(outcome)
-            if index < len(seconds):
-                result = "ok" if failure is None else failure
-                self._child(m.attempt_duration, carrier, model, result).observe(seconds[index])
-            if failure is None or index + 1 == len(attempts):
-                continue
-            following = self._carrier(attempts[index + 1][0])
-            if following == carrier:
-                self._child(m.retries, model, carrier, failure).inc()
-            else:
-                self._child(m.fallbacks, model, carrier, following, failure).inc()
+            duration: Key = (m.attempt_duration, (carrier, model, failure or "ok"))
+            then: Key | None = None
+            if failure is not None and index + 1 < len(attempts):
+                following = self._carrier(attempts[index + 1][0])
+                if following == carrier:
+                    then = (m.retries, (model, carrier, failure))
+                else:
+                    then = (m.fallbacks, (model, carrier, following, failure))
+            plan.append((duration, then))
+        return tuple(plan)
 
     def _carrier(self, name: str | None) -> str:
         if name is None:
             return NONE
         return name if name in self._carriers else OTHER
+
+
+Key = tuple[Counter | Histogram, tuple[str, ...]]
+Plan = tuple[tuple[Key, Key | None], ...]
+# Attempt labels are carrier names and outcomes (status codes, failure classes): few distinct
+# sequences in practice; past this many, a sequence is worked out each time, not kept.
+MAX_PLANS = 4096
 
 
 def size_class(pixels: int | None, images: int) -> str:

@@ -15,6 +15,7 @@ from typing import Any
 
 MASK = "***"
 _B64_ALPHABET = re.compile(r"[A-Za-z0-9+/=]+")
+_PLAIN = frozenset({int, float, bool, type(None)})  # values without text, returned as they are
 
 
 class Redactor:
@@ -45,10 +46,13 @@ class Redactor:
 
     def value(self, value: Any) -> Any:
         """``value`` with every string in it masked, keys of mappings included."""
+        if type(value) in _PLAIN:  # most of a usage object: numbers
+            return value
         if isinstance(value, str):
             return self.text(value)
         if isinstance(value, dict):
-            return {self.value(k): self.value(v) for k, v in value.items()}
+            masked = self.value
+            return {masked(k): masked(v) for k, v in value.items()}
         if isinstance(value, list | tuple):
             return type(value)(self.value(item) for item in value)
         return value

@@ -31,7 +31,12 @@ class LogSink:
         )
         if record.cost_nanos is not None:
             line += f" cost={usd(record.cost_nanos)}"
-        for flag in ("stream", "async_job", "replay", "client_gone"):
-            if getattr(record, flag):
-                line += f" {flag}=true"
+        if record.stream:
+            line += " stream=true"
+        if record.async_job:
+            line += " async_job=true"
+        if record.replay:
+            line += " replay=true"
+        if record.client_gone:
+            line += " client_gone=true"
         log.info(line, extra={"usage": record})
