@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 import httpx
@@ -14,6 +13,7 @@ from app.observability.metrics import size_class
 from tests.support.app import serve_in_process
 from tests.support.config import MakeConfig
 from tests.support.routing import OK, PNG, A, B, two_carriers
+from tests.support.waiting import poll_until
 
 FAILED = httpx.Response(500, json={"error": {"message": "boom"}})
 MODEL = "gpt-image-2"
@@ -59,11 +59,14 @@ async def known_traffic(client: httpx.AsyncClient) -> None:
     accepted = await generate(client, headers={"prefer": "respond-async"})
     assert accepted.status_code == 202
     path = accepted.json()["status_url"].removeprefix("http://gateway.test")
-    for _ in range(200):
-        if (await client.get(path)).json()["status"] == "succeeded":
-            break
-        await asyncio.sleep(0.01)
-    await asyncio.sleep(0.05)  # the job's record follows its result
+    await poll_until(
+        lambda: client.get(path), lambda job: job.json()["status"] == "succeeded", what="the job"
+    )
+    await poll_until(  # the job's record follows its result
+        lambda: scrape(client),
+        lambda samples: value(samples, "imagegate_requests_total") == 5,
+        what="five requests recorded",
+    )
 
 
 def scripted(upstream: respx.MockRouter) -> None:
