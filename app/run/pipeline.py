@@ -8,7 +8,6 @@ No FastAPI here: collaborators come in through the constructor, values go out as
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import functools
 import logging
 import math
@@ -283,8 +282,11 @@ async def _each(
 
 def _without_images(result: CarrierResult) -> CarrierResult:
     """The result once its images are kept: the carrier's base64 (a view of the whole upstream
-    body, several MB) is let go now rather than when the request ends."""
-    return dataclasses.replace(result, images=())
+    body, several MB) is let go now rather than when the request ends. Built directly: a
+    quarter of what ``dataclasses.replace`` costs (a test checks no field is forgotten)."""
+    return CarrierResult(
+        (), result.usage, result.size, result.quality, result.background, result.output_format
+    )
 
 
 def _describe_attempt(span: tracing.SpanLike, route: Route, retries: int) -> None:
