@@ -2,9 +2,9 @@
 database holding ``--keys`` client keys, each with a monthly budget and rate limits (set high
 enough never to refuse: the bench measures their cost, not their refusals).
 
-Until ``imagegate serve`` opens the database itself (issue 12's other half wires it), this
-launcher builds the same app with ``create_app(config, database=engine)`` and serves it with
-the same uvicorn options. It writes the keys' secrets, one a line, to ``--secrets``.
+It seeds the keys first, then builds the same app as ``imagegate serve`` with
+``create_app(config, database=engine)`` on that database and serves it with the same uvicorn
+options. It writes the keys' secrets, one a line, to ``--secrets``.
 """
 
 from __future__ import annotations
