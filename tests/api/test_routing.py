@@ -298,15 +298,10 @@ async def test_a_client_that_leaves_still_gets_its_image_stored(
     upstream.post(A).mock(side_effect=held)
     config = make_config(two_carriers())
     async with serve_in_process(config) as client:
-        request = asyncio.ensure_future(
-            client.post(
-                "/v1/images/generations", json={"prompt": "x"}, headers={"x-request-id": "gone-1"}
-            )
+        headers = {"x-request-id": "gone-1"}
+        await held.leave(
+            client.post("/v1/images/generations", json={"prompt": "x"}, headers=headers)
         )
-        await held.wait_reached()
-        request.cancel()  # the client gives up while the upstream works
-        with pytest.raises(asyncio.CancelledError):
-            await request
         held.release.set()
         await eventually(
             lambda: bool(list(config.storage.directory.rglob("*.png"))), what="the stored image"

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import httpx
 
@@ -76,3 +76,15 @@ class HeldAnswer:
 
     async def wait_reached(self) -> None:
         await asyncio.wait_for(self.reached.wait(), GENEROUS)
+
+    async def leave(self, request: Awaitable[Any]) -> None:
+        """Send ``request`` and give up on it (as a client that leaves) once it is held at the
+        upstream; the upstream answer stays held until ``release`` is set."""
+        sent = asyncio.ensure_future(request)
+        await self.wait_reached()
+        sent.cancel()
+        try:
+            await sent
+        except asyncio.CancelledError:
+            return
+        raise AssertionError("the request finished although its answer was held")
