@@ -138,7 +138,6 @@ def build_services(
     team_budgets = metrics.team_budget_left if metrics and metrics.label_keys else None
     leases = Leases(
         Budgets(engine),
-        tasks.spawn,
         interval=config.auth.budget_sync_interval,
         team_budget_left=team_budgets,  # the budget gauge: team names only when opted in
     )

@@ -22,6 +22,7 @@ renewed, so it never looks stale to a process starting up.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -65,14 +66,17 @@ class Leases:
     def __init__(
         self,
         budgets: Budgets,
-        spawn: Spawn,
+        spawn: Spawn | None = None,
         *,
         interval: float = 1.0,
         hold_for: timedelta = timedelta(hours=1),
         team_budget_left: Callable[[str, int], None] | None = None,
     ) -> None:
         self.budgets = budgets
-        self._spawn = spawn
+        # The writer is the process's own chore, not a request: shutdown does not wait for it
+        # to find the leases idle (up to two intervals); ``close`` stops it at once.
+        self._spawn = spawn or _background
+        self._stop = asyncio.Event()
         self._interval = interval
         self._hold_for = hold_for  # the recorded deadline of a lease's hold
         self._team_budget_left = team_budget_left  # (team, nano-dollars left) after a draw
@@ -153,6 +157,10 @@ class Leases:
         A charge the ledger could not write stays held, with its row unwritten: neither is
         counted, and the hold is released at the next start."""
         self._closing = True
+        self._stop.set()
+        writer = self._writer
+        if isinstance(writer, asyncio.Task) and writer is not asyncio.current_task():
+            await asyncio.wait([writer])  # it ends at once, after a write in progress
         await self._write(everything=True)
 
     async def _grow(self, lease: _Lease, amount: int, request_id: str) -> bool:
@@ -183,7 +191,10 @@ class Leases:
     async def _writing(self) -> None:
         try:
             while not self._closing and (self._leases or self._unwritten):
-                await asyncio.sleep(self._interval)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stop.wait(), self._interval)
+                if self._closing:
+                    break
                 await asyncio.shield(self._write())
         finally:
             self._writer = None
@@ -216,3 +227,7 @@ class Leases:
                 return
             log.warning("writing %d budget lease(s) failed; retrying", len(draws), exc_info=True)
             self._unwritten.extend(draws)
+
+
+def _background(work: Coroutine[Any, Any, None], name: str) -> asyncio.Task[None]:
+    return asyncio.get_running_loop().create_task(work, name=name)

@@ -4,6 +4,7 @@ retry after a commit whose answer was lost counts nothing twice."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from datetime import UTC, datetime
 from typing import Any
@@ -127,3 +128,20 @@ async def test_a_full_ledger_never_drops_a_row_that_carries_a_charge(engine: Asy
     assert ledger.pending == 101
     await ledger.close()
     assert await usage_rows(engine) == 101 and await spent(engine, OWNER) == (PRICE, 0)
+
+
+async def test_shutdown_does_not_wait_for_the_lease_writer_and_gives_back_the_room(
+    engine: AsyncEngine,
+) -> None:
+    """The leases' writer is the process's own chore: with an hour between its writes, the
+    ledger's close (shutdown) stops it at once, writes the charge and gives back the room."""
+    leases = Leases(Budgets(engine), interval=3600)
+    ledger = LedgerSink(engine, LedgerConfig(), leases)
+    ledger.write(await charged_request(leases, "req-1"))
+    assert leases._writer is not None and not leases._writer.done()  # running, asleep
+    started = time.monotonic()
+    await asyncio.wait_for(ledger.close(), 10)
+    assert time.monotonic() - started < 5  # not an interval
+    assert leases._writer is None
+    assert await usage_rows(engine) == 1 and await spent(engine, OWNER) == (PRICE, 0)
+    assert await open_holds(engine) == 0
