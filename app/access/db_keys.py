@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import bindparam, or_, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.db.models import ApiKey, Team
@@ -38,6 +38,14 @@ _POLICY = (
     "budget_period",
 )
 _IMAGES = ("retention_seconds", "url_mode")  # the stored images' policy (app.images_index)
+# A key (and its team) by the hash of a presented secret, current or previous: built once,
+# so a lookup pays no statement construction.
+_KEY_BY_HASH = (
+    select(*ApiKey.__table__.columns, Team.name.label("team_name"), Team.deleted_at)
+    .add_columns(*(getattr(Team, name).label(f"team_{name}") for name in _POLICY + _IMAGES))
+    .outerjoin(Team, ApiKey.team_id == Team.id)
+    .where(or_(ApiKey.key_hash == bindparam("digest"), ApiKey.previous_hash == bindparam("digest")))
+)
 
 
 def secret_hash(secret: str) -> str:
@@ -97,15 +105,8 @@ class DbKeys:
         return found is not None
 
     async def _load(self, digest: str) -> Principal | None:
-        team_columns = [getattr(Team, name).label(f"team_{name}") for name in _POLICY + _IMAGES]
-        query = (
-            select(*ApiKey.__table__.columns, Team.name.label("team_name"), Team.deleted_at)
-            .add_columns(*team_columns)
-            .outerjoin(Team, ApiKey.team_id == Team.id)
-            .where(or_(ApiKey.key_hash == digest, ApiKey.previous_hash == digest))
-        )
         async with self._engine.connect() as connection:
-            row = (await connection.execute(query)).first()
+            row = (await connection.execute(_KEY_BY_HASH, {"digest": digest})).first()
         if row is None:
             return None
         key: Any = row  # Core rows: the key's columns by name, the team's prefixed
