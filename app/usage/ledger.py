@@ -119,7 +119,7 @@ class LedgerSink:
             await asyncio.gather(self._task, return_exceptions=True)
             self._task = None
         for _ in range(round(SHUTDOWN_WAIT / BACKOFF[0])):
-            if await self.flush():
+            if await self.flush() and not self._buffer:
                 break
             await asyncio.sleep(BACKOFF[0])
         else:
@@ -133,11 +133,15 @@ class LedgerSink:
         return len(self._buffer) + (len(self._held.usage) if self._held else 0)
 
     async def flush(self) -> bool:
-        """Write everything buffered now; False when the database failed (rows are kept)."""
-        while self._held is not None or self._buffer:
+        """Write what is buffered now; False when the database failed (rows are kept). Rows
+        that arrive meanwhile wait for the next flush: chasing them would write a batch of the
+        few rows that came during each write, a transaction per handful of requests."""
+        left = len(self._buffer)
+        while self._held is not None or left:
             if self._held is None:
-                batch = [self._buffer.popleft() for _ in range(min(BATCH, len(self._buffer)))]
-                self._held = self._batch(batch)
+                count = min(BATCH, left, len(self._buffer))
+                left -= count
+                self._held = self._batch([self._buffer.popleft() for _ in range(count)])
             try:
                 await self._write(self._held)
             except Exception as exc:  # any database failure: keep the rows, say so once

@@ -268,3 +268,33 @@ async def test_rows_wait_out_a_database_outage_and_the_request_path_never_does(
         await engine.dispose()
     assert sorted(r.request_id for r in written) == ["0", "1", "2", "3"]
     assert len(images) == 4 and all(r.settled_cost_nanos == 5 for r in written)
+
+
+async def test_rows_that_arrive_during_a_write_wait_for_the_next_batch(
+    ledger_engine: AsyncEngine,
+) -> None:
+    """Under steady load, a flush writes what was buffered when it began: it does not chase the
+    rows that arrive while it writes, which made a transaction of every few requests."""
+    sink = LedgerSink(ledger_engine, LedgerConfig())
+    real_write = sink._write
+    written: list[int] = []
+
+    async def write_while_requests_arrive(batch: Any) -> None:
+        written.append(len(batch.usage))
+        if len(written) <= 2:
+            sink.write(record(f"late-{len(written)}"))  # a request that ended meanwhile
+        await real_write(batch)
+
+    sink._write = write_while_requests_arrive  # type: ignore[method-assign]
+    for i in range(3):
+        sink.write(record(str(i)))
+    assert await sink.flush() is True
+    assert written == [3] and sink.pending == 1  # one batch; the late row waits
+    assert await sink.flush() is True
+    assert written == [3, 1] and sink.pending == 1
+    sink._write = real_write  # type: ignore[method-assign]
+    await sink.close()
+    assert sink.pending == 0
+    assert sorted(r.request_id for r in await rows(ledger_engine, UsageRecord)) == [
+        "0", "1", "2", "late-1", "late-2",
+    ]  # fmt: skip
