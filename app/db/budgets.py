@@ -182,7 +182,7 @@ class Budgets:
             for owner, start in parts:
                 was_held, was_spent = deltas.get((owner, start), (0, 0))
                 deltas[(owner, start)] = (was_held + held, was_spent + actual_nanos)
-        await self._apply(connection, deltas)
+        await self._apply(connection, deltas, self._clock())
         return settled
 
     async def grow(self, hold_id: str, claims: Sequence[Claim], amount_nanos: int) -> int | None:
@@ -237,7 +237,7 @@ class Budgets:
             if not draw.close:
                 renew[draw.hold_id] = renew.get(draw.hold_id, 0) + draw.charge + draw.release
         closing = sorted({draw.hold_id for draw in draws if draw.close})
-        await self._apply(connection, deltas)
+        await self._apply(connection, deltas, now)
         if renew:
             await connection.execute(
                 _RENEW_HOLD,
@@ -259,11 +259,13 @@ class Budgets:
         return {(owner, start): spent for owner, start, spent in found.all()}
 
     async def _apply(
-        self, connection: AsyncConnection, deltas: dict[tuple[str, datetime], tuple[int, int]]
+        self,
+        connection: AsyncConnection,
+        deltas: dict[tuple[str, datetime], tuple[int, int]],
+        now: datetime,
     ) -> None:
         """Lower each row's held and raise its spent, in owner order (one batched update)."""
         if deltas:
-            now = self._clock()
             rows = [
                 {"row_owner": owner, "row_start": start, "less": held, "more": spent, "now": now}
                 for (owner, start), (held, spent) in sorted(deltas.items())
