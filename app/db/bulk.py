@@ -10,6 +10,11 @@ tuples go to the driver through ``exec_driver_sql`` in the caller's transaction,
 still starts the transaction (asyncpg starts one lazily), serialises access to the connection
 and wraps driver errors (a duplicate key is still ``sqlalchemy.exc.IntegrityError``).
 
+On SQLite the rows go straight to aiosqlite's ``executemany``: one trip to its thread where
+SQLAlchemy's adapter makes three (open a cursor, run, close it). The statement still runs in
+the transaction SQLAlchemy began (SQLite's driver opens it at the first write), and a driver
+error is raised as the same ``sqlalchemy.exc`` class SQLAlchemy would raise.
+
 The columns are the table's, in the compiled statement's order: a row that lacks one fails with
 ``KeyError`` at once, so a column added to a model is never silently left out. The values
 written are the ones the Core insert wrote: ``UtcDateTime`` converts as its ``bind_value``
@@ -25,6 +30,7 @@ from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import Boolean, Dialect, Table
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.dml import Insert
 
@@ -48,6 +54,8 @@ class BulkInsert:
             raise ValueError(f"cannot bind {table.name}'s columns positionally on {dialect.name}")
         self.table = table
         self.sql = compiled.string
+        self._driver_errors: type[Exception] | None = getattr(dialect.dbapi, "Error", None)
+        self._direct = dialect.driver == "aiosqlite" and self._driver_errors is not None
         self.columns: tuple[str, ...] = tuple(order)
         self._get = itemgetter(*self.columns)
         self._convert = tuple(
@@ -68,7 +76,17 @@ class BulkInsert:
 
     async def run(self, connection: AsyncConnection, rows: list[tuple[Any, ...]]) -> None:
         """Insert ``rows`` (from :meth:`values`) in ``connection``'s transaction."""
-        await connection.exec_driver_sql(self.sql, rows)
+        if not self._direct:
+            await connection.exec_driver_sql(self.sql, rows)
+            return
+        driver = (await connection.get_raw_connection()).driver_connection
+        assert driver is not None and self._driver_errors is not None
+        try:
+            await driver.executemany(self.sql, rows)
+        except self._driver_errors as exc:
+            raise DBAPIError.instance(
+                self.sql, None, exc, self._driver_errors, hide_parameters=True
+            ) from exc
 
 
 def driver_converter(type_: Any, dialect: Dialect) -> Convert | None:

@@ -3,7 +3,10 @@
 SQLite: WAL (readers never block the writer), ``busy_timeout`` (a writer waits for the lock
 instead of failing with "database is locked"), ``synchronous=FULL`` (a committed spend survives a
 power cut: money beats one fsync), foreign keys on; the parent directory is created. Writes
-serialise on SQLite, so the pool stays small. The driver opens a transaction at the first
+serialise on SQLite, so the pool stays small. A connection goes back to the pool without the
+pool's own "rollback on return" when the driver says no transaction is open: that rollback is
+a no-op on SQLite but a round trip to aiosqlite's thread after every committed transaction.
+The driver opens a transaction at the first
 write, so a transaction that starts with its write waits for the lock (``busy_timeout``)
 instead of failing: the repositories write first and read what ``RETURNING`` gives back.
 
@@ -19,8 +22,9 @@ from typing import Any
 from sqlalchemy import event
 from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
-from sqlalchemy.pool import ConnectionPoolEntry
+from sqlalchemy.pool import ConnectionPoolEntry, PoolResetState
 
+from app.db.types import json_text
 from app.db.urls import async_url, sqlite_path
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
@@ -42,16 +46,20 @@ def create_engine(
 ) -> AsyncEngine:
     """An async engine for ``url`` (``postgresql://...``, ``sqlite:///data/x.sqlite3``)."""
     target = async_url(url)
-    options: dict[str, Any] = {"pool_timeout": pool_timeout}
+    options: dict[str, Any] = {"pool_timeout": pool_timeout, "json_serializer": json_text}
     if target.drivername.startswith("sqlite"):
         path = sqlite_path(target)
         if path is not None:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
             options |= {"pool_size": min(pool_size, 5), "max_overflow": max_overflow}
         engine = create_async_engine(
-            target, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}, **options
+            target,
+            connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
+            pool_reset_on_return=None,  # _sqlite_on_reset does it when there is something to undo
+            **options,
         )
         event.listen(engine.sync_engine, "connect", _sqlite_on_connect)
+        event.listen(engine.sync_engine, "reset", _sqlite_on_reset)
         return engine
     options |= {
         "pool_size": pool_size,
@@ -70,3 +78,14 @@ def _sqlite_on_connect(dbapi_connection: DBAPIConnection, _record: ConnectionPoo
             cursor.execute(pragma)
     finally:
         cursor.close()
+
+
+def _sqlite_on_reset(
+    dbapi_connection: DBAPIConnection, record: ConnectionPoolEntry, state: PoolResetState
+) -> None:
+    """Roll back a connection coming back to the pool only if it is inside a transaction
+    (SQLAlchemy has not just ended it, and SQLite says one is open)."""
+    if state.terminate_only or not state.asyncio_safe or state.transaction_was_reset:
+        return
+    if record.driver_connection is not None and record.driver_connection.in_transaction:
+        dbapi_connection.rollback()

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Any
 
+import orjson
 from sqlalchemy import DateTime, Dialect
 from sqlalchemy.types import TypeDecorator
 
@@ -49,7 +52,18 @@ def _aware_utc(value: datetime | None) -> datetime | None:
 def _sqlite_text(value: datetime | None) -> str | None:
     if value is None:
         return None
-    return _utc(value).replace(tzinfo=None).isoformat(" ", "microseconds")
+    if value.tzinfo is not UTC:
+        value = _utc(value)
+    return value.isoformat(" ", "microseconds")[:-6]  # without its "+00:00"
+
+
+def json_text(value: Any) -> str:
+    """JSON columns' text: orjson (several times faster than the standard library, same
+    JSON), the standard library for what orjson refuses (an integer beyond 64 bits)."""
+    try:
+        return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+    except TypeError:
+        return json.dumps(value)
 
 
 def from_timestamp(seconds: float) -> datetime:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
+import aiosqlite
 import pytest
 from sqlalchemy import insert, select, text
 from sqlalchemy.exc import IntegrityError, StatementError
@@ -13,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.db.engine import SQLITE_BUSY_TIMEOUT_MS, create_engine
 from app.db.models import ApiKey, ImageRecord, Team
+from app.db.types import json_text
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 
@@ -79,3 +81,62 @@ async def test_foreign_keys_and_checks_are_enforced(engine: AsyncEngine) -> None
         await connection.execute(insert(ApiKey).values(**key | {"team_id": "team_1"}))
         policy = (await connection.execute(select(Team.budget_period, Team.meta))).one()
     assert tuple(policy) == ("month", {})
+
+
+async def test_sqlite_connections_go_back_to_the_pool_rolled_back_only_when_needed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After a commit the pool skips its rollback (a no-op on SQLite, but a trip to the
+    driver's thread); a connection that comes back inside a transaction is rolled back."""
+    engine = create_engine(f"sqlite:///{tmp_path / 'pool.sqlite3'}", pool_size=1)
+    rollbacks: list[bool] = []
+    real_rollback = aiosqlite.Connection.rollback
+
+    async def counted(self: aiosqlite.Connection) -> None:
+        rollbacks.append(self.in_transaction)
+        await real_rollback(self)
+
+    try:
+        async with engine.begin() as connection:  # SQLAlchemy's first connect rolls back once
+            await connection.execute(text("CREATE TABLE t (x INTEGER)"))
+        monkeypatch.setattr(aiosqlite.Connection, "rollback", counted)
+        async with engine.begin() as connection:
+            await connection.execute(text("INSERT INTO t VALUES (0)"))
+            await connection.execute(text("DELETE FROM t"))
+        async with engine.begin() as connection:
+            await connection.execute(text("INSERT INTO t VALUES (1)"))
+        assert rollbacks == []  # two commits, no rollback on return
+
+        connection = await engine.connect()  # a write behind SQLAlchemy's back, not committed
+        driver = (await connection.get_raw_connection()).driver_connection
+        assert driver is not None
+        await driver.execute("INSERT INTO t VALUES (2)")
+        await connection.close()
+        assert rollbacks == [True]
+        async with engine.connect() as connection:  # the same pooled connection, clean
+            assert (await connection.execute(text("SELECT x FROM t"))).scalars().all() == [1]
+    finally:
+        await engine.dispose()
+
+
+async def test_json_columns_round_trip_what_orjson_writes_and_what_it_refuses(
+    engine: AsyncEngine,
+) -> None:
+    meta = {"owner": "design", "nested": {"list": [1, 2.5, None, True]}, "big": 2**70}
+    team = {"id": "team_1", "name": "design", "created_at": NOW, "updated_at": NOW}
+    async with engine.begin() as connection:
+        await connection.execute(insert(Team).values(**team, meta=meta))
+        await connection.execute(
+            insert(Team).values(**team | {"id": "team_2", "name": "ops"}, meta={"small": 1})
+        )
+    async with engine.connect() as connection:
+        stored = {row[0]: row[1] for row in await connection.execute(select(Team.id, Team.meta))}
+    assert stored == {"team_1": meta, "team_2": {"small": 1}}
+
+
+def test_json_text_is_compact_and_falls_back_for_integers_beyond_64_bits() -> None:
+    assert json_text({"a": [1, None], "b": {"c": "é"}}) == '{"a":[1,null],"b":{"c":"é"}}'
+    assert json_text({1: "x"}) == '{"1":"x"}'  # keys become strings, as json.dumps does
+    assert json_text({"big": 2**70}) == '{"big": 1180591620717411303424}'
+    with pytest.raises(TypeError):
+        json_text({"not": object()})

@@ -6,17 +6,22 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
 from typing import Any
 
+import aiosqlite
 import pytest
 from sqlalchemy import Column, Integer, MetaData, insert, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
 from sqlalchemy.dialects.sqlite.aiosqlite import dialect as aiosqlite_dialect
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.config.runtime import LedgerConfig
 from app.db.bulk import BulkInsert
+from app.db.engine import create_engine
+from app.db.migrate import upgrade
 from app.db.models import ImageRecord
 from app.db.models import UsageRecord as UsageRow
 from app.db.types import UtcDateTime, from_timestamp
@@ -180,3 +185,59 @@ async def test_an_image_row_already_there_is_skipped(engine: AsyncEngine) -> Non
         requests = list(await connection.scalars(select(ImageRecord.request_id)))
         usage = await connection.scalar(select(text("count(*)")).select_from(UsageRow))
     assert sorted(requests) == ["r1", "r3"] and usage == 3
+
+
+async def test_on_sqlite_a_batch_is_one_driver_call_per_table_and_a_commit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each call is a trip to aiosqlite's thread: SQLAlchemy's adapter would make three per
+    statement (cursor, run, close) and one more rollback when the connection goes back."""
+    url = f"sqlite:///{tmp_path / 'ledger.sqlite3'}"
+    await upgrade(url)
+    engine = create_engine(url)
+    calls: list[str] = []
+    for name in ("cursor", "execute", "executemany", "commit", "rollback"):
+        real = getattr(aiosqlite.Connection, name)
+
+        def counted(self: Any, *args: Any, _name: str = name, _real: Any = real) -> Any:
+            calls.append(_name)
+            return _real(self, *args)
+
+        monkeypatch.setattr(aiosqlite.Connection, name, counted)
+    try:
+        sink = LedgerSink(engine, LedgerConfig())
+        sink.write(full("warm-up"))  # the pool's first connection
+        assert await sink.flush() is True
+        calls.clear()
+        for index in range(5):
+            sink.write(full(f"r{index}"))
+        assert await sink.flush() is True
+        assert calls == ["executemany", "executemany", "commit"]
+        sink.write(full("r0"))  # the same image id: skipped; the usage row is new
+        assert await sink.flush() is True
+        async with engine.connect() as connection:
+            count = select(text("count(*)"))
+            assert await connection.scalar(count.select_from(UsageRow)) == 7
+            assert await connection.scalar(count.select_from(ImageRecord)) == 6
+    finally:
+        await engine.dispose()
+
+
+async def test_on_sqlite_a_duplicate_row_is_sqlalchemys_integrity_error(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'ledger.sqlite3'}"
+    await upgrade(url)
+    engine = create_engine(url)
+    try:
+        bulk = BulkInsert(insert(USAGE), engine.dialect)
+        row = bulk.values(usage_row(full("r1"), "use_1"))
+        async with engine.begin() as connection:
+            await bulk.run(connection, [row])
+        with pytest.raises(IntegrityError) as raised:
+            async with engine.begin() as connection:
+                await bulk.run(connection, [bulk.values(usage_row(full("r2"), "use_2")), row])
+        assert "team_1" not in str(raised.value)  # the rows' values stay out of the message
+        async with engine.connect() as connection:  # the failed batch left nothing
+            ids = await connection.scalars(select(UsageRow.id))
+            assert list(ids) == ["use_1"]
+    finally:
+        await engine.dispose()
