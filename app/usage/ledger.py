@@ -81,7 +81,9 @@ class LedgerSink:
         self._engine = engine
         self._leases = leases
         self._images = images or ImageRows(store_prompts=config.store_prompts)
-        self._window = config.flush_interval * 0.4  # gather a batch, then write it
+        # Gather for 60% of the interval, then write: the rest is left for the write itself
+        # (a few ms, longer while the event loop is busy). Larger batches cost less per row.
+        self._window = config.flush_interval * 0.6
         self._max = config.max_queue
         self._buffer: deque[UsageRecord] = deque()
         self._held: Batch | None = None  # a built batch not yet written
