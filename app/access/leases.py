@@ -6,7 +6,10 @@ in-flight estimates plus its charges not yet written stay within what the hold g
 admission holds it in memory, with no database work. When it does not fit, the lease grows
 with the same atomic conditional update as a single reservation (``Budgets.grow``): first by
 room for ``CHUNK`` more such requests, else by exactly what is missing; if even that does not
-fit, the request is refused. So the database's ``spent + held`` never passes a budget, across
+fit, the request is refused. A lease left with room for fewer than ``REFILL_AT`` such requests
+tops itself up to ``CHUNK`` in the background, so in steady use no request waits for the
+database (on SQLite a growth can wait seconds for the write lock behind the ledger's batches).
+So the database's ``spent + held`` never passes a budget, across
 processes and replicas, and a lease gives no request more than a reservation of its own would.
 
 A finished request's charge stays in the lease (still held) until the usage ledger writes it:
@@ -35,6 +38,7 @@ log = logging.getLogger(__name__)
 
 MAX_FAILURES = 5  # writes in a row before the charges are given up (logged)
 CHUNK = 32  # a lease grows by room for this many requests like the one that did not fit
+REFILL_AT = CHUNK // 2  # room for fewer requests than this: top up to CHUNK, off the request path
 Spawn = Callable[[Coroutine[Any, Any, None], str], Any]
 TEAM = "team:"  # a team's budget owner: "team:<team>"
 LeaseDraw = tuple[str, Draw]  # (the lease's id, what the ledger writes for it)
@@ -50,10 +54,14 @@ class _Lease:
     remaining: int | None = None  # budget left outside the lease, at its last growth
     active: bool = True  # admitted a request since the last write
     closed: bool = False
+    refilling: bool = False  # a background top-up is on its way
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     def fits(self, amount: int) -> bool:
         return not self.closed and self.in_flight + self.charged + amount <= self.granted
+
+    def room(self) -> int:
+        return self.granted - self.in_flight - self.charged
 
     def take(self, amount: int) -> int | None:
         self.in_flight += amount
@@ -84,6 +92,7 @@ class Leases:
         self._unwritten: list[Draw] = []
         self._failures = 0  # writes failed in a row
         self._writer: Any = None
+        self._refills: set[asyncio.Task[None]] = set()
         self._closing = False
 
     async def take(
@@ -98,7 +107,10 @@ class Leases:
                 lease = self._leases[key] = _Lease(claims)
                 self._start_writer()
             if lease.fits(amount):
-                return key, lease.take(amount)
+                left = lease.take(amount)
+                if lease.room() < REFILL_AT * amount:
+                    self._refill_soon(lease, amount)
+                return key, left
             async with lease.lock:
                 if lease.closed:
                     continue  # written off meanwhile: start a new lease
@@ -158,6 +170,8 @@ class Leases:
         counted, and the hold is released at the next start."""
         self._closing = True
         self._stop.set()
+        if self._refills:
+            await asyncio.wait(list(self._refills))
         writer = self._writer
         if isinstance(writer, asyncio.Task) and writer is not asyncio.current_task():
             await asyncio.wait([writer])  # it ends at once, after a write in progress
@@ -183,6 +197,34 @@ class Leases:
             lease.granted += more
             return True
         return False
+
+    def _refill_soon(self, lease: _Lease, amount: int) -> None:
+        if lease.refilling or lease.hold_id is None or lease.closed or self._closing:
+            return
+        lease.refilling = True
+        task = self._spawn(self._refill(lease, amount), "budget-lease-refill")
+        if isinstance(task, asyncio.Task):
+            self._refills.add(task)
+            task.add_done_callback(self._refills.discard)
+        else:
+            lease.refilling = False
+
+    async def _refill(self, lease: _Lease, amount: int) -> None:
+        """Top the lease up to room for ``CHUNK`` requests, if the budgets have it; when they
+        do not, the requests grow it by exactly what they need, as before."""
+        try:
+            async with lease.lock:
+                more = CHUNK * amount - lease.room()
+                if lease.closed or self._closing or lease.hold_id is None or more <= 0:
+                    return
+                remaining = await self.budgets.grow(lease.hold_id, lease.claims, more)
+                if remaining is not None:
+                    lease.remaining = remaining
+                    lease.granted += more
+        except Exception:  # the requests grow the lease themselves when they need to
+            log.warning("topping up a budget lease failed", exc_info=True)
+        finally:
+            lease.refilling = False
 
     def _start_writer(self) -> None:
         if self._writer is None:

@@ -3,6 +3,7 @@ terms, refusals give back what they counted, and a crash's holds are released at
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
@@ -10,7 +11,7 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.access.admission import Admission
-from app.access.leases import CHUNK, Leases
+from app.access.leases import CHUNK, REFILL_AT, Leases
 from app.access.settlement import Settlement
 from app.config.runtime import LedgerConfig
 from app.core.catalog import build_catalog
@@ -189,3 +190,38 @@ async def test_holds_a_crash_left_are_released_at_start(parts, engine: AsyncEngi
     clock.now += timedelta(seconds=max(m.timeout for m in catalog.models) + 61)
     assert await admission.release_stale(catalog) == 1
     assert await open_holds(engine) == 0 and await spent(engine, "key:key_1") == (0, 0)
+
+
+async def test_a_lease_tops_itself_up_before_it_runs_out_and_no_request_waits(
+    parts, engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While the database is slow to grow the lease (SQLite's write lock behind a ledger
+    batch), requests go on using the room left; the top-up lands before the room runs out."""
+    _, spec, dalle = parts
+    budgets = Budgets(engine)
+    budget = Leases(budgets, interval=3600)  # background work really runs
+    admission = Admission(MemoryCounters(), budget, {"up"})
+    alice = principal(budget_nanos=100 * PRICE)
+    database_slow = asyncio.Event()
+    grows: list[int] = []
+    real_grow = budgets.grow
+
+    async def slow_grow(*args: object) -> int | None:
+        grows.append(len(grows))
+        await database_slow.wait()
+        return await real_grow(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(budgets, "grow", slow_grow)
+    first = await admission.admit(alice, dalle, spec, "r0")  # the lease: room for 1 + CHUNK
+    assert first is not None
+    for i in range(CHUNK):  # the top-up starts halfway and waits; no request waits with it
+        await asyncio.wait_for(admission.admit(alice, dalle, spec, f"r{i + 1}"), 1)
+    assert grows == [0]
+    database_slow.set()
+    await asyncio.sleep(0.05)
+    topped_up = CHUNK - (REFILL_AT - 1)  # it started when room for REFILL_AT - 1 was left
+    assert await spent(engine, "key:key_1") == (0, (1 + CHUNK + topped_up) * PRICE)
+    await asyncio.wait_for(admission.admit(alice, dalle, spec, "more"), 1)
+    assert grows == [0]  # the top-up made room: no growth on the request path
+    await budget.close()  # the unused room goes back; the requests still running keep theirs
+    assert await spent(engine, "key:key_1") == (0, (CHUNK + 2) * PRICE)
