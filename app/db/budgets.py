@@ -32,6 +32,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from app.db.claims import Claim, Spend, period_start
+from app.db.engine import write_turn
 from app.db.models import BudgetHold, BudgetHoldPart, BudgetSpend
 
 __all__ = ["Budgets", "Claim", "Draw", "Hold", "Spend", "period_start"]
@@ -99,7 +100,7 @@ class Budgets:
         now = self._clock()
         remaining: int | None = None
         hold_id = f"hold_{secrets.token_hex(12)}"
-        async with self._engine.connect() as connection:
+        async with write_turn(self._engine), self._engine.connect() as connection:
             for claim in sorted(claims, key=lambda c: c.owner):
                 used = await self._raise_held(connection, claim, amount_nanos, now)
                 if used is None:
@@ -149,7 +150,7 @@ class Budgets:
         """Settle ``(hold id, actual nano-dollars)`` pairs in one transaction; how many holds
         were still open. Rows are updated once each, in owner order, as ``reserve`` locks
         them: no deadlock with concurrent reservations."""
-        async with self._engine.connect() as connection:
+        async with write_turn(self._engine), self._engine.connect() as connection:
             settled = await self._settle_in(connection, charges)
             await connection.commit()
         return settled
@@ -191,7 +192,7 @@ class Budgets:
         Renews the hold's age: a hold in use is never stale."""
         now = self._clock()
         remaining: int | None = None
-        async with self._engine.connect() as connection:
+        async with write_turn(self._engine), self._engine.connect() as connection:
             for claim in sorted(claims, key=lambda c: c.owner):
                 used = await self._raise_held(connection, claim, amount_nanos, now)
                 if used is None:
@@ -209,7 +210,7 @@ class Budgets:
 
     async def draw_many(self, draws: Sequence[Draw]) -> None:
         """:meth:`draw_in` in a transaction of its own."""
-        async with self._engine.connect() as connection:
+        async with write_turn(self._engine), self._engine.connect() as connection:
             await self.draw_in(connection, draws)
             await connection.commit()
 

@@ -40,6 +40,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from app.access.settlement import charged_nanos
 from app.config.runtime import LedgerConfig
 from app.db.bulk import BulkInsert
+from app.db.engine import write_turn
 from app.db.models import ImageRecord
 from app.db.models import UsageRecord as UsageRow
 from app.db.types import from_timestamp
@@ -177,7 +178,7 @@ class LedgerSink:
         the image rows, the charges. A batch committed before (its answer lost) is not
         written again."""
         try:
-            async with self._engine.begin() as connection:
+            async with write_turn(self._engine), self._engine.begin() as connection:
                 if batch.usage:
                     await self._usage_insert.run(connection, batch.usage)
                 if batch.images:

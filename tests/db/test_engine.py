@@ -3,6 +3,7 @@ datetimes that come back aware and in UTC on both databases."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
@@ -12,7 +13,7 @@ from sqlalchemy import insert, select, text
 from sqlalchemy.exc import IntegrityError, StatementError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from app.db.engine import SQLITE_BUSY_TIMEOUT_MS, create_engine
+from app.db.engine import SQLITE_BUSY_TIMEOUT_MS, create_engine, write_turn
 from app.db.models import ApiKey, ImageRecord, Team
 from app.db.types import json_text
 
@@ -140,3 +141,33 @@ def test_json_text_is_compact_and_falls_back_for_integers_beyond_64_bits() -> No
     assert json_text({"big": 2**70}) == '{"big": 1180591620717411303424}'
     with pytest.raises(TypeError):
         json_text({"not": object()})
+
+
+async def test_writers_take_turns_in_arrival_order_on_sqlite_only(engine: AsyncEngine) -> None:
+    order: list[str] = []
+    first_in = asyncio.Event()
+    release_first = asyncio.Event()
+
+    async def writer(name: str) -> None:
+        async with write_turn(engine):
+            order.append(f"{name} in")
+            if name == "first":
+                first_in.set()
+                await release_first.wait()
+            order.append(f"{name} out")
+
+    async with asyncio.TaskGroup() as group:
+        group.create_task(writer("first"))
+        await first_in.wait()
+        for name in ("second", "third"):
+            group.create_task(writer(name))
+        await asyncio.sleep(0.01)
+        if engine.dialect.name == "sqlite":  # the others wait, then go in the order they came
+            assert order == ["first in"]
+        else:  # PostgreSQL locks rows, not the database: nobody waits here
+            assert order == ["first in", "second in", "second out", "third in", "third out"]
+        release_first.set()
+    if engine.dialect.name == "sqlite":
+        assert order == [
+            "first in", "first out", "second in", "second out", "third in", "third out"
+        ]  # fmt: skip
