@@ -58,10 +58,12 @@ $(BENCH_STAMP): $(DEV_STAMP)
 	@rm -f $(VENV)/.bench-* && touch $(BENCH_STAMP)
 
 # make bench [SCENARIOS=gen_small_c1,gen_small_c64] [DURATION=4] [RUNS=3] [PROFILE=dir]
+#            [COMPARE=results.json] [STORAGE_DIR=/dev/shm/imagegate-bench]
 bench: $(BENCH_STAMP)  ## performance benchmark: a few minutes, loopback only (see README)
 	$(BIN)/python -m bench $(if $(SCENARIOS),--scenarios $(SCENARIOS)) \
 		$(if $(DURATION),--duration $(DURATION)) $(if $(RUNS),--runs $(RUNS)) \
-		$(if $(PROFILE),--profile $(PROFILE)) $(if $(COMPARE),--compare $(COMPARE))
+		$(if $(PROFILE),--profile $(PROFILE)) $(if $(COMPARE),--compare $(COMPARE)) \
+		$(if $(STORAGE_DIR),--storage-dir $(STORAGE_DIR))
 
 # Never deletes data/ (stored images, the async-jobs database): that is `make clean-data`.
 clean:  ## remove the venv and tool caches

@@ -50,7 +50,9 @@ def warm_storage(directory: Path) -> Path:
 # table block is dirty) when it allocates new ones (fs/ext4/ialloc.c, recently_deleted()):
 # right after a bench deletes its images, file creation costs several times more (perf:
 # recently_deleted() at 22% of the gateway's CPU at gen_small_c1). A run that follows
-# another within SETTLE_S seconds waits out the difference.
+# another within SETTLE_S seconds waits out the difference. That covers the 60 s; a run's own
+# new files dirty the same inode table blocks, so after a large clean-up the penalty can last
+# the whole 360 s: comparisons of two checkouts store on tmpfs (--storage-dir /dev/shm/...).
 SETTLE_S = 90.0
 # When a bench last deleted its images: in the results and for the whole machine, so a bench
 # run from another checkout (say the commit a change is compared with) waits as well.
